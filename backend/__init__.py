@@ -1,0 +1,1 @@
+"""provider-desk core: the FastAPI application and its domains."""

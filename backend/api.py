@@ -1,0 +1,23 @@
+"""Mounts every domain router under /api/v1."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from backend.audit.endpoints import router as audit_router
+from backend.auth.endpoints import router as auth_router
+from backend.billing.endpoints import router as billing_router
+from backend.customers.endpoints import router as customers_router
+from backend.documents.endpoints import router as documents_router
+from backend.support.endpoints import router as support_router
+
+api_router = APIRouter(prefix="/api/v1")
+for router in (
+    auth_router,
+    customers_router,
+    billing_router,
+    support_router,
+    documents_router,
+    audit_router,
+):
+    api_router.include_router(router)

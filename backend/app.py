@@ -1,0 +1,94 @@
+"""Composition root: assembles the FastAPI app from every package's router and owns the
+long-lived resources and background roles of the process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from backend import handlers
+from backend.api import api_router
+from backend.config import Settings, get_settings
+from backend.health import metrics_router
+from backend.health import router as health_router
+from backend.logging import get_logger
+from backend.middleware import Metrics, RequestMiddleware
+from backend.state import Resources
+
+log = get_logger("app")
+
+BackgroundRole = Callable[[Resources, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def default_roles(settings: Settings) -> list[BackgroundRole]:
+    roles: list[BackgroundRole] = []
+    if settings.run_worker:
+        from notifications.worker import run_worker
+
+        roles.append(run_worker)
+    return roles
+
+
+def create_app(
+    settings: Settings | None = None,
+    resources: Resources | None = None,
+    roles: list[BackgroundRole] | None = None,
+) -> FastAPI:
+    settings = settings or (resources.settings if resources else get_settings())
+    metrics = Metrics()
+    background_roles = default_roles(settings) if roles is None else roles
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = app.state.resources is None
+        if owned:
+            app.state.resources = Resources.create(settings)
+        stop = asyncio.Event()
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(
+                role(app.state.resources, stop), name=getattr(role, "__name__", "role")
+            )
+            for role in background_roles
+        ]
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                try:
+                    await asyncio.wait_for(task, 10)
+                except (TimeoutError, asyncio.CancelledError):
+                    task.cancel()
+                except Exception:
+                    log.exception("background role failed at shutdown", role=task.get_name())
+            if owned:
+                await app.state.resources.close()
+                app.state.resources = None
+
+    app = FastAPI(
+        title="provider-desk API",
+        version="1.0",
+        summary="Customer self-service, billing and support for internet providers.",
+        lifespan=lifespan,
+    )
+    app.state.resources = resources
+    app.state.settings = settings
+    app.state.metrics = metrics
+    handlers.install(app)
+    app.include_router(health_router)
+    app.include_router(metrics_router(metrics))
+    app.include_router(api_router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+    )
+    app.add_middleware(RequestMiddleware, metrics=metrics, trusted_proxies=settings.trusted_proxies)
+    return app

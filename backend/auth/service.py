@@ -1,0 +1,521 @@
+"""Registration, login with optional TOTP, refresh rotation with reuse detection, logout,
+password recovery and change, TOTP enrolment. Every auth event lands in the audit log."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend import outbox
+from backend.audit import service as audit
+from backend.audit.service import Actor
+from backend.auth import passwords, repository, totp
+from backend.auth.schemas import (
+    LoginOut,
+    RegisterIn,
+    TokenPair,
+    TotpConfirmOut,
+    TotpEnrollOut,
+)
+from backend.auth.tokens import Principal, decode_token, encode_token, hash_opaque, new_opaque_token
+from backend.context import current_request
+from backend.customers import repository as customers_repository
+from backend.customers import service as customers
+from backend.db import unit_of_work
+from backend.deps import revoked_sid_key
+from backend.errors import (
+    Conflict,
+    Forbidden,
+    InvalidCredentials,
+    InvalidOtp,
+    InvalidToken,
+    MfaRequired,
+    NotFound,
+    ValidationFailed,
+)
+from backend.models import PasswordResetCode, RefreshToken, Role, User, utcnow
+from backend.state import Resources
+from backend.validation import looks_like_email, normalize_email, normalize_phone
+
+
+class AlreadyRegistered(Conflict):
+    code = "already_registered"
+    detail = "an account with this email or phone already exists"
+
+
+class WeakPassword(ValidationFailed):
+    code = "weak_password"
+
+
+class InvalidResetCode(InvalidOtp):
+    code = "invalid_reset_code"
+    detail = "the recovery code is wrong or expired"
+
+
+STAFF_ROLES = (Role.agent, Role.admin)
+
+
+def _actor(user: User) -> Actor:
+    return Actor(user_id=user.id, role=user.role)
+
+
+def check_password_strength(res: Resources, password: str, *context: str | None) -> None:
+    if len(password) < res.settings.password_min_length:
+        raise WeakPassword(
+            f"password must have at least {res.settings.password_min_length} characters"
+        )
+    lowered = password.lower()
+    for item in context:
+        if item and item.lower() in lowered:
+            raise WeakPassword("password must not contain your email or phone")
+
+
+def _login_key(login: str) -> str:
+    if looks_like_email(login):
+        return normalize_email(login)
+    try:
+        return normalize_phone(login)
+    except ValueError:
+        return login.strip().lower()
+
+
+async def find_user_by_login(session: AsyncSession, login: str) -> User | None:
+    key = _login_key(login)
+    if looks_like_email(key):
+        return await repository.user_by_email(session, key)
+    if key.startswith("+"):
+        return await repository.user_by_phone(session, key)
+    return None
+
+
+async def security_event(
+    res: Resources, action: str, user: User | None = None, **details: object
+) -> None:
+    """Record an auth event in its own transaction: it must survive the request's rollback."""
+    async with unit_of_work(res.sessionmaker) as session:
+        await audit.record(
+            session,
+            action,
+            _actor(user) if user else None,
+            "user",
+            user.id if user else None,
+            **details,
+        )
+
+
+# --- registration -------------------------------------------------------------------------
+
+
+async def register(session: AsyncSession, res: Resources, data: RegisterIn) -> User:
+    ip = current_request().ip or "unknown"
+    await res.limiter.hit("register-ip", ip, 20, 3600)
+    email = normalize_email(str(data.email))
+    check_password_strength(res, data.password, email.split("@")[0], data.phone)
+    if await repository.user_exists(session, email, data.phone):
+        raise AlreadyRegistered()
+    user = User(
+        email=email,
+        phone=data.phone,
+        password_hash=await passwords.hash_password(data.password),
+        role=Role.customer,
+        password_changed_at=utcnow(),
+    )
+    session.add(user)
+    await session.flush()
+    await customers.create_customer(
+        session,
+        full_name=data.full_name,
+        email=email,
+        phone=data.phone,
+        locale=data.locale,
+        user_id=user.id,
+        actor=_actor(user),
+    )
+    await audit.record(session, "auth.register", _actor(user), "user", user.id)
+    return user
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+async def _access_token(
+    session: AsyncSession, res: Resources, user: User, sid: str, amr: tuple[str, ...]
+) -> str:
+    customer_id = None
+    if user.role is Role.customer:
+        customer_id = await repository.customer_id_for_user(session, user.id)
+    return encode_token(
+        res.settings,
+        typ="access",
+        user_id=user.id,
+        role=user.role,
+        customer_id=customer_id,
+        sid=sid,
+        amr=amr,
+        lifetime=timedelta(minutes=res.settings.access_token_minutes),
+    )
+
+
+def _new_refresh_row(
+    res: Resources,
+    user_id: int,
+    family_id: str,
+    amr: tuple[str, ...],
+    family_expires_at: datetime,
+    parent_id: int | None,
+) -> tuple[RefreshToken, str]:
+    token = new_opaque_token()
+    now = utcnow()
+    ctx = current_request()
+    row = RefreshToken(
+        user_id=user_id,
+        family_id=family_id,
+        token_hash=hash_opaque(token),
+        parent_id=parent_id,
+        amr=",".join(amr),
+        expires_at=min(now + timedelta(days=res.settings.refresh_token_days), family_expires_at),
+        family_expires_at=family_expires_at,
+        ip=ctx.ip,
+        user_agent=(ctx.user_agent or "")[:255] or None,
+    )
+    return row, token
+
+
+async def issue_tokens(
+    session: AsyncSession, res: Resources, user: User, amr: tuple[str, ...]
+) -> TokenPair:
+    """Start a new session (a refresh-token family whose id is the access tokens' `sid`)."""
+    family_id = str(uuid.uuid4())
+    family_expires = utcnow() + timedelta(days=res.settings.refresh_absolute_days)
+    row, refresh = _new_refresh_row(res, user.id, family_id, amr, family_expires, None)
+    session.add(row)
+    user.last_login_at = utcnow()
+    return TokenPair(
+        access_token=await _access_token(session, res, user, family_id, amr),
+        refresh_token=refresh,
+        expires_in=res.settings.access_token_minutes * 60,
+    )
+
+
+async def _deny_sessions(res: Resources, family_ids: list[str]) -> None:
+    ttl = res.settings.access_token_minutes * 60 + 60
+    if not family_ids:
+        return
+    async with res.redis.pipeline(transaction=False) as pipe:
+        for family_id in family_ids:
+            pipe.set(revoked_sid_key(family_id), "1", ex=ttl)
+        await pipe.execute()
+
+
+async def login(session: AsyncSession, res: Resources, login_: str, password: str) -> LoginOut:
+    settings = res.settings
+    ip = current_request().ip or "unknown"
+    await res.limiter.hit("login-ip", ip, settings.login_attempts_per_ip_minute, 60)
+    key = _login_key(login_)
+    await res.limiter.check("login-fail", key, settings.login_failures_per_account_hour)
+    user = await find_user_by_login(session, login_)
+    ok = await passwords.verify_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        await security_event(res, "auth.login_failed", user, reason="bad_credentials")
+        await res.limiter.hit("login-fail", key, settings.login_failures_per_account_hour, 3600)
+        raise InvalidCredentials()
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash_password(password)
+    if user.totp_enabled:
+        mfa_token = encode_token(
+            settings,
+            typ="mfa",
+            user_id=user.id,
+            role=user.role,
+            customer_id=None,
+            sid="mfa",
+            amr=("pwd",),
+            lifetime=timedelta(minutes=settings.mfa_token_minutes),
+        )
+        await audit.record(session, "auth.password_ok_mfa_pending", _actor(user), "user", user.id)
+        return LoginOut(mfa_required=True, mfa_token=mfa_token)
+    await audit.record(session, "auth.login", _actor(user), "user", user.id, amr="pwd")
+    return LoginOut(tokens=await issue_tokens(session, res, user, ("pwd",)))
+
+
+async def _check_second_factor(
+    session: AsyncSession,
+    res: Resources,
+    user: User,
+    code: str | None,
+    recovery_code: str | None,
+) -> str:
+    """Verify a TOTP code (rejecting replays) or consume a recovery code; returns the method."""
+    await res.limiter.check("otp", str(user.id), res.settings.otp_attempts_per_user_5min)
+    if code:
+        secret = (
+            totp.decrypt_secret(res.settings, user.totp_secret_encrypted)
+            if user.totp_secret_encrypted
+            else None
+        )
+        timecode = totp.matching_timecode(secret, code) if secret else None
+        if timecode is not None and await repository.accept_totp_timecode(
+            session, user.id, timecode
+        ):
+            return "otp"
+        reason = "replayed" if timecode is not None else "wrong_code"
+    elif recovery_code:
+        if await repository.consume_recovery_code(
+            session, user.id, totp.hash_recovery_code(recovery_code), utcnow()
+        ):
+            await audit.record(session, "auth.recovery_code_used", _actor(user), "user", user.id)
+            return "recovery"
+        reason = "wrong_recovery_code"
+    else:
+        raise ValidationFailed("give `code` or `recovery_code`")
+    await security_event(res, "auth.otp_failed", user, reason=reason)
+    await res.limiter.hit("otp", str(user.id), res.settings.otp_attempts_per_user_5min, 300)
+    raise InvalidOtp()
+
+
+async def verify_mfa(
+    session: AsyncSession,
+    res: Resources,
+    mfa_token: str,
+    code: str | None,
+    recovery_code: str | None,
+) -> TokenPair:
+    pending = decode_token(res.settings, mfa_token, "mfa")
+    user = await repository.user_by_id(session, pending.user_id)
+    if user is None or not user.is_active or not user.totp_enabled:
+        raise InvalidToken()
+    await _check_second_factor(session, res, user, code, recovery_code)
+    await audit.record(session, "auth.login", _actor(user), "user", user.id, amr="pwd,otp")
+    return await issue_tokens(session, res, user, ("pwd", "otp"))
+
+
+async def refresh(session: AsyncSession, res: Resources, token: str) -> TokenPair:
+    now = utcnow()
+    token_hash = hash_opaque(token)
+    row = await repository.consume_refresh_token(session, token_hash, now)
+    if row is None:
+        existing = await repository.refresh_token_by_hash(session, token_hash)
+        if existing is not None and (existing.used_at or existing.revoked_at):
+            # Reuse of a rotated or revoked token: someone holds a copy. Kill the whole family.
+            family = existing.family_id
+            async with unit_of_work(res.sessionmaker) as s:
+                await repository.revoke_family(s, family, now)
+                await audit.record(
+                    s,
+                    "auth.refresh_reuse_detected",
+                    Actor(existing.user_id),
+                    "user",
+                    existing.user_id,
+                    family=family,
+                )
+            await _deny_sessions(res, [family])
+        raise InvalidToken("refresh token is invalid, expired or already used")
+    token_id, user_id, family_id, amr_text, family_expires_at = row
+    user = await repository.user_by_id(session, user_id)
+    if user is None or not user.is_active:
+        raise InvalidToken()
+    amr = tuple(a for a in amr_text.split(",") if a)
+    child, new_token = _new_refresh_row(res, user_id, family_id, amr, family_expires_at, token_id)
+    session.add(child)
+    await audit.record(session, "auth.refresh", _actor(user), "user", user.id)
+    return TokenPair(
+        access_token=await _access_token(session, res, user, family_id, amr),
+        refresh_token=new_token,
+        expires_in=res.settings.access_token_minutes * 60,
+    )
+
+
+async def logout(session: AsyncSession, res: Resources, principal: Principal) -> None:
+    await repository.revoke_family(session, principal.sid, utcnow())
+    await audit.record(
+        session, "auth.logout", Actor(principal.user_id, principal.role), "user", principal.user_id
+    )
+    await _deny_sessions(res, [principal.sid])
+
+
+# --- passwords ----------------------------------------------------------------------------
+
+
+async def forgot_password(session: AsyncSession, res: Resources, login_: str) -> None:
+    """Send a one-time code through the outbox. The answer is the same whether or not the
+    account exists, so it cannot be used to discover accounts."""
+    ip = current_request().ip or "unknown"
+    await res.limiter.hit("recover-ip", ip, 20, 3600)
+    user = await find_user_by_login(session, login_)
+    if user is None or not user.is_active:
+        return
+    count = int(await res.redis.incr(f"rl:recover-send:{user.id}"))
+    await res.redis.expire(f"rl:recover-send:{user.id}", 3600, nx=True)
+    if count > res.settings.recovery_sends_per_account_hour:
+        return
+    now = utcnow()
+    await repository.invalidate_reset_codes(session, user.id, now)
+    code = f"{secrets.randbelow(10**6):06d}"
+    reset = PasswordResetCode(
+        user_id=user.id,
+        code_hash=hash_opaque(code),
+        expires_at=now + timedelta(minutes=res.settings.recovery_code_minutes),
+    )
+    session.add(reset)
+    await session.flush()
+    locale = "ru"
+    customer_id = await repository.customer_id_for_user(session, user.id)
+    if customer_id is not None:
+        customer = await customers_repository.customer_by_id(session, customer_id)
+        locale = customer.locale if customer else locale
+    channel, address = ("email", user.email) if user.email else ("sms", user.phone)
+    await outbox.enqueue(
+        session,
+        kind="auth.password_reset_code",
+        payload={
+            "channel": channel,
+            "to": address,
+            "locale": locale,
+            "template": "auth-password-reset-code",
+            "args": {"code": code, "minutes": res.settings.recovery_code_minutes},
+            "secret_args": ["code"],
+        },
+        dedup_key=f"password-reset:{reset.id}",
+    )
+    await audit.record(session, "auth.password_reset_requested", _actor(user), "user", user.id)
+
+
+async def reset_password(
+    session: AsyncSession,
+    res: Resources,
+    login_: str,
+    code: str,
+    new_password: str,
+    otp_code: str | None,
+    recovery_code: str | None,
+) -> None:
+    key = _login_key(login_)
+    await res.limiter.hit("reset-attempt", key, 10, 900)
+    user = await find_user_by_login(session, login_)
+    reset = await repository.live_reset_code(session, user.id, utcnow()) if user else None
+    if (
+        user is None
+        or reset is None
+        or not secrets.compare_digest(reset.code_hash, hash_opaque(code.strip()))
+    ):
+        await security_event(res, "auth.password_reset_failed", user, reason="bad_code")
+        raise InvalidResetCode()
+    if user.totp_enabled:
+        # Recovery never bypasses the second factor.
+        if not otp_code and not recovery_code:
+            raise MfaRequired("this account has two-factor authentication: give `otp_code`")
+        await _check_second_factor(session, res, user, otp_code, recovery_code)
+    check_password_strength(res, new_password, user.email.split("@")[0] if user.email else None)
+    now = utcnow()
+    reset.used_at = now
+    user.password_hash = await passwords.hash_password(new_password)
+    user.password_changed_at = now
+    families = await repository.live_families(session, user.id, now)
+    await repository.revoke_user_families(session, user.id, now)
+    await audit.record(session, "auth.password_reset", _actor(user), "user", user.id)
+    await _deny_sessions(res, families)
+    await res.limiter.reset("login-fail", key)
+
+
+async def change_password(
+    session: AsyncSession, res: Resources, principal: Principal, current: str, new: str
+) -> None:
+    user = await repository.user_by_id(session, principal.user_id)
+    if user is None:
+        raise NotFound()
+    await res.limiter.hit("change-password", str(user.id), 10, 3600)
+    if not await passwords.verify_password(user.password_hash, current):
+        await security_event(res, "auth.password_change_failed", user)
+        raise InvalidCredentials("current password is wrong")
+    check_password_strength(res, new, user.email.split("@")[0] if user.email else None)
+    now = utcnow()
+    user.password_hash = await passwords.hash_password(new)
+    user.password_changed_at = now
+    families = [
+        f for f in await repository.live_families(session, user.id, now) if f != principal.sid
+    ]
+    await repository.revoke_user_families(session, user.id, now, keep_family=principal.sid)
+    await audit.record(session, "auth.password_changed", _actor(user), "user", user.id)
+    await _deny_sessions(res, families)
+
+
+# --- TOTP ---------------------------------------------------------------------------------
+
+
+async def totp_enroll(session: AsyncSession, res: Resources, principal: Principal) -> TotpEnrollOut:
+    user = await repository.user_by_id(session, principal.user_id)
+    if user is None:
+        raise NotFound()
+    if user.totp_enabled:
+        raise Conflict("two-factor authentication is already enabled")
+    secret = totp.new_secret()
+    user.totp_secret_encrypted = totp.encrypt_secret(res.settings, secret)
+    user.totp_last_timecode = None
+    await audit.record(session, "auth.totp_enroll_started", _actor(user), "user", user.id)
+    return TotpEnrollOut(
+        secret=secret,
+        provisioning_uri=totp.provisioning_uri(secret, user.email or user.phone or str(user.id)),
+    )
+
+
+async def totp_confirm(
+    session: AsyncSession, res: Resources, principal: Principal, code: str
+) -> TotpConfirmOut:
+    user = await repository.user_by_id(session, principal.user_id)
+    if user is None:
+        raise NotFound()
+    if user.totp_enabled:
+        raise Conflict("two-factor authentication is already enabled")
+    if user.totp_secret_encrypted is None:
+        raise Conflict("start with /auth/2fa/enroll")
+    await _check_second_factor(session, res, user, code, None)
+    user.totp_enabled = True
+    codes = totp.new_recovery_codes()
+    await repository.replace_recovery_codes(
+        session, user.id, [totp.hash_recovery_code(c) for c in codes]
+    )
+    # The password-only session ends; a fresh one carries the second factor.
+    await repository.revoke_family(session, principal.sid, utcnow())
+    await audit.record(session, "auth.totp_enabled", _actor(user), "user", user.id)
+    tokens = await issue_tokens(session, res, user, ("pwd", "otp"))
+    await _deny_sessions(res, [principal.sid])
+    return TotpConfirmOut(recovery_codes=codes, tokens=tokens)
+
+
+async def totp_disable(
+    session: AsyncSession, res: Resources, principal: Principal, password: str, code: str
+) -> None:
+    user = await repository.user_by_id(session, principal.user_id)
+    if user is None:
+        raise NotFound()
+    if user.role in STAFF_ROLES:
+        raise Forbidden("two-factor authentication is mandatory for agents and admins")
+    if not user.totp_enabled:
+        raise Conflict("two-factor authentication is not enabled")
+    if not await passwords.verify_password(user.password_hash, password):
+        await security_event(res, "auth.totp_disable_failed", user)
+        raise InvalidCredentials("password is wrong")
+    await _check_second_factor(session, res, user, code, None)
+    user.totp_enabled = False
+    user.totp_secret_encrypted = None
+    user.totp_last_timecode = None
+    await repository.delete_recovery_codes(session, user.id)
+    await audit.record(session, "auth.totp_disabled", _actor(user), "user", user.id)
+
+
+async def regenerate_recovery_codes(
+    session: AsyncSession, res: Resources, principal: Principal, code: str
+) -> list[str]:
+    user = await repository.user_by_id(session, principal.user_id)
+    if user is None or not user.totp_enabled:
+        raise Conflict("two-factor authentication is not enabled")
+    await _check_second_factor(session, res, user, code, None)
+    codes = totp.new_recovery_codes()
+    await repository.replace_recovery_codes(
+        session, user.id, [totp.hash_recovery_code(c) for c in codes]
+    )
+    await audit.record(session, "auth.recovery_codes_regenerated", _actor(user), "user", user.id)
+    return codes

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.models.base import Base, BigIntPK, IdMixin, TimestampMixin
+from backend.models.enums import PaymentStatus, str_enum
+
+
+class Payment(IdMixin, TimestampMixin, Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_payment_id", name="uq_payments_provider_payment"),
+        UniqueConstraint("customer_id", "idempotency_key", name="uq_payments_idempotency"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    invoice_id: Mapped[int | None] = mapped_column(
+        BigIntPK, ForeignKey("invoices.id", ondelete="SET NULL")
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_payment_id: Mapped[str | None] = mapped_column(String(128))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128))
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units
+    currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    status: Mapped[PaymentStatus] = mapped_column(
+        str_enum(PaymentStatus, "payment_status"), default=PaymentStatus.pending
+    )
+    confirmation_url: Mapped[str | None] = mapped_column(String(1024))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    credited_at: Mapped[datetime | None]

@@ -1,0 +1,36 @@
+"""Write side of the transactional outbox: domains call `enqueue()` inside their transaction;
+`notifications.worker` delivers after commit. backend/ never imports notifications/."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.models import OutboxMessage, utcnow
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    dedup_key: str,
+    available_at: datetime | None = None,
+) -> bool:
+    """Insert an outbox row; a second row with the same dedup_key is ignored. Returns whether
+    a row was inserted."""
+    values = {
+        "kind": kind,
+        "payload": payload,
+        "dedup_key": dedup_key,
+        "available_at": available_at or utcnow(),
+        "created_at": utcnow(),
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
+    )
+    result = await session.execute(stmt)
+    return bool(getattr(result, "rowcount", 0))

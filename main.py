@@ -1,0 +1,109 @@
+"""provider-desk command line.
+
+python main.py            run everything in one process (the embedded default without
+                          DATABASE_URL/REDIS_URL): migrate, seed the demo once, serve the
+                          API on HOST:PORT and run the notification worker
+python main.py api        serve the API only (no migrations, no worker)
+python main.py worker     run the notification worker only
+python main.py migrate    apply database migrations
+python main.py seed       create the demo data (once)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from backend.config import Settings, get_settings
+from backend.logging import configure_logging, get_logger
+
+log = get_logger("main")
+
+
+async def _migrate(settings: Settings) -> None:
+    from backend.db import create_engine
+    from backend.migrate import upgrade
+
+    engine = create_engine(settings)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+async def _seed(settings: Settings) -> bool:
+    from backend.db import create_engine, create_sessionmaker, unit_of_work
+    from backend.seed import seed_demo
+
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            return await seed_demo(session, settings)
+    finally:
+        await engine.dispose()
+
+
+def _serve(settings: Settings, run_worker: bool) -> None:
+    import uvicorn
+
+    from backend.app import create_app
+
+    settings = settings.model_copy(update={"run_worker": run_worker})
+    app = create_app(settings)
+    print(
+        f"provider-desk on "
+        f"http://{settings.host}:{settings.port}  (API docs: /docs, health: /health)",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+
+
+def cmd_all(settings: Settings) -> None:
+    asyncio.run(_migrate(settings))
+    if settings.seed_demo and asyncio.run(_seed(settings)):
+        log.info("demo data created", contract="D-0001")
+    _serve(settings, run_worker=settings.run_worker)
+
+
+def cmd_api(settings: Settings) -> None:
+    _serve(settings, run_worker=False)
+
+
+def cmd_worker(settings: Settings) -> None:
+    from notifications.worker import run_standalone
+
+    asyncio.run(run_standalone(settings))
+
+
+def cmd_migrate(settings: Settings) -> None:
+    asyncio.run(_migrate(settings))
+    log.info("migrations applied")
+
+
+def cmd_seed(settings: Settings) -> None:
+    created = asyncio.run(_seed(settings))
+    log.info("demo data created" if created else "demo data already present")
+
+
+COMMANDS = {
+    "all": cmd_all,
+    "api": cmd_api,
+    "worker": cmd_worker,
+    "migrate": cmd_migrate,
+    "seed": cmd_seed,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="main.py", description="provider-desk")
+    parser.add_argument("command", nargs="?", default="all", choices=sorted(COMMANDS))
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    COMMANDS[args.command](settings)
+
+
+if __name__ == "__main__":
+    main()

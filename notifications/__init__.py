@@ -1,0 +1,1 @@
+"""Outbox delivery: the worker and its channels (email, SMS, Telegram, FCM, web chat)."""

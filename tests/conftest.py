@@ -1,0 +1,106 @@
+"""Test fixtures: real PostgreSQL and Redis.
+
+The schema is built once per run by the Alembic migrations into a fresh database
+(TEST_DATABASE_URL, default `provider_desk_test` on 127.0.0.1); every test starts from empty
+tables (TRUNCATE) and an empty Redis database (TEST_REDIS_URL, default db 15)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.app import create_app
+from backend.config import Settings
+from backend.migrate import upgrade
+from backend.models import Base
+from backend.state import Resources
+
+TEST_DATABASE_URL = os.environ.get(
+    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/provider_desk_test"
+)
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def make_settings(**overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "app_env": "test",
+        "database_url": TEST_DATABASE_URL,
+        "redis_url": TEST_REDIS_URL,
+        "run_worker": False,
+        "seed_demo": False,
+        "db_pool_size": 60,
+        "_env_file": None,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def _recreate_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database="postgres",
+    )
+    try:
+        name = parsed.database
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+async def resources(settings: Settings) -> AsyncIterator[Resources]:
+    await _recreate_database(settings.database_url)
+    res = Resources.create(settings)
+    await upgrade(res.engine)
+    yield res
+    await res.close()
+
+
+_TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+
+
+@pytest.fixture(autouse=True)
+async def _clean_state(request: pytest.FixtureRequest) -> None:
+    """Empty tables and Redis before every test that touches them."""
+    if "resources" not in request.fixturenames:
+        return
+    res: Resources = request.getfixturevalue("resources")
+    async with res.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {_TABLES} RESTART IDENTITY CASCADE"))
+    await res.redis.flushdb()
+
+
+@pytest.fixture
+async def session(resources: Resources) -> AsyncIterator[AsyncSession]:
+    """A session for arranging and checking data; commit explicitly in the test."""
+    async with resources.sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture
+def app(resources: Resources):
+    return create_app(resources.settings, resources=resources, roles=[])
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app, client=("203.0.113.7", 50000))
+    async with AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
