@@ -17,7 +17,7 @@ from backend.config import Settings, get_settings
 from backend.health import metrics_router
 from backend.health import router as health_router
 from backend.logging import get_logger
-from backend.middleware import Metrics, RequestMiddleware
+from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
 from backend.state import Resources
 
 log = get_logger("app")
@@ -90,5 +90,14 @@ def create_app(
         allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
     )
-    app.add_middleware(RequestMiddleware, metrics=metrics, trusted_proxies=settings.trusted_proxies)
+    def list_paths() -> list[str]:
+        paths = list(app.openapi().get("paths", {}))
+        return paths + [str(p) for r in app.routes if isinstance(p := getattr(r, "path", None), str)]
+
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=metrics,
+        routes=RouteTemplates(list_paths),
+        trusted_proxies=settings.trusted_proxies,
+    )
     return app

@@ -3,8 +3,11 @@ audit log, Prometheus metrics, an access log, and a request body size limit."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -40,6 +43,36 @@ class Metrics:
         )
 
 
+class RouteTemplates:
+    """Maps a concrete path to its route template ("/api/v1/invoices/{invoice_id}") for metric
+    labels. Built from the OpenAPI paths (public API) because FastAPI's nested routers put only
+    the inner path on scope["route"]."""
+
+    def __init__(self, list_paths: Callable[[], list[str]]) -> None:
+        self._list_paths = list_paths
+        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+        self.template_for = lru_cache(maxsize=4096)(self._template_for)
+
+    def _compile(self) -> list[tuple[re.Pattern[str], str]]:
+        compiled = []
+        for path in sorted(set(self._list_paths()), key=lambda p: (p.count("{"), p)):
+            parts = re.split(r"(\{[^}]+\})", path)
+            pattern = "".join(
+                (".+" if p.endswith(":path}") else "[^/]+") if p.startswith("{") else re.escape(p)
+                for p in parts
+            )
+            compiled.append((re.compile(f"^{pattern}$"), path))
+        return compiled
+
+    def _template_for(self, path: str) -> str:
+        if self._compiled is None:
+            self._compiled = self._compile()
+        for pattern, template in self._compiled:
+            if pattern.match(path):
+                return template
+        return "unmatched"
+
+
 def _client_ip(scope: Scope, trusted_proxies: list[str]) -> str | None:
     client = scope.get("client")
     ip: str | None = str(client[0]) if client else None
@@ -55,11 +88,13 @@ class RequestMiddleware:
         self,
         app: ASGIApp,
         metrics: Metrics,
+        routes: RouteTemplates,
         trusted_proxies: list[str] | None = None,
         max_body_bytes: int = 1_048_576,
     ) -> None:
         self.app = app
         self.metrics = metrics
+        self.routes = routes
         self.trusted_proxies = trusted_proxies or []
         self.max_body_bytes = max_body_bytes
 
@@ -111,9 +146,8 @@ class RequestMiddleware:
             await self.app(scope, limited_receive, send_wrapper)
         finally:
             elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            route_path = getattr(route, "path", None) or "unmatched"
             status = status_holder["status"]
+            route_path = self.routes.template_for(scope["path"]) if status != 404 else "unmatched"
             method = scope["method"]
             self.metrics.requests.labels(method, route_path, str(status)).inc()
             self.metrics.latency.labels(method, route_path).observe(elapsed)

@@ -300,15 +300,18 @@ async def refresh(session: AsyncSession, res: Resources, token: str) -> TokenPai
         existing = await repository.refresh_token_by_hash(session, token_hash)
         if existing is not None and (existing.used_at or existing.revoked_at):
             # Reuse of a rotated or revoked token: someone holds a copy. Kill the whole family.
-            family = existing.family_id
+            family, owner_id = existing.family_id, existing.user_id
+            # Under READ COMMITTED our UPDATE above locked the token's newest version while
+            # re-checking it; release it before revoking the family from another connection.
+            await session.rollback()
             async with unit_of_work(res.sessionmaker) as s:
                 await repository.revoke_family(s, family, now)
                 await audit.record(
                     s,
                     "auth.refresh_reuse_detected",
-                    Actor(existing.user_id),
+                    Actor(owner_id),
                     "user",
-                    existing.user_id,
+                    owner_id,
                     family=family,
                 )
             await _deny_sessions(res, [family])

@@ -1,0 +1,1 @@
+"""The channel-agnostic conversation engine: flows, NLU, the Rasa bridge. Never imports aiogram or fastapi."""
