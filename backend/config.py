@@ -69,6 +69,61 @@ class Settings(BaseSettings):
     rasa_url: str | None = None
     alertmanager_token: SecretStr | None = None
 
+    # --- billing rules (isp-product.md; every value is the provider's to change) ---------
+    billing_timezone: str = "Europe/Moscow"
+    # daily_share: a monthly fee is charged day by day (the month's shares add up to the fee);
+    # period_start: the whole monthly fee on the first billing day of the month.
+    charging_mode: Literal["daily_share", "period_start"] = "daily_share"
+    billing_run_hour: int = Field(default=0, ge=0, le=23)  # local hour of the daily run
+    billing_chunk_size: int = Field(default=5000, ge=1)
+    block_threshold: int = 0  # block when balance < -block_threshold (minor units)
+    low_balance_days: list[int] = Field(default_factory=lambda: [3, 1])
+    invoice_due_days: int = 10
+
+    pp_enabled: bool = True
+    pp_term_days: int = Field(default=3, ge=1, le=7)
+    pp_fee: int = Field(default=0, ge=0)
+    pp_max_per_30_days: int = Field(default=1, ge=1)
+    pp_require_previous_repaid: bool = True
+    # The credit is debt + fee x term days, capped at pp_cap_months monthly fees; refused when
+    # the debt is larger than pp_max_debt_months monthly fees.
+    pp_cap_months: int = Field(default=1, ge=1)
+    pp_max_debt_months: int = Field(default=1, ge=0)
+
+    freeze_min_days: int = Field(default=7, ge=1)
+    freeze_max_days: int = Field(default=90, ge=1)
+    freeze_free_days_per_year: int = Field(default=30, ge=0)
+    freeze_daily_fee: int = Field(default=500, ge=0)  # minor units per paid day
+    freeze_requires_non_negative_balance: bool = True
+
+    # Allowed tariff transitions as {"from tariff id": [to tariff ids]}; empty = any active.
+    tariff_transitions: dict[str, list[int]] = Field(default_factory=dict)
+    tariff_change_fee: int = Field(default=0, ge=0)
+    tariff_min_days_between_changes: int = Field(default=0, ge=0)
+    tariff_locked_during_pp: bool = True
+
+    topup_min: int = Field(default=10000, ge=100)  # 100.00
+    topup_max: int = Field(default=10_000_000, ge=100)  # 100 000.00
+
+    # --- payments -------------------------------------------------------------------------
+    payment_provider: Literal["sandbox", "yookassa"] = "sandbox"
+    sandbox_webhook_secret: SecretStr = SecretStr("demo-sandbox-webhook-secret")
+    yookassa_api_base: str = "https://api.yookassa.ru/v3"
+    yookassa_shop_id: str | None = None
+    yookassa_secret_key: SecretStr | None = None
+    # YooKassa's documented notification source addresses.
+    yookassa_allowed_ips: list[str] = Field(
+        default_factory=lambda: [
+            "185.71.76.0/27",
+            "185.71.77.0/27",
+            "77.75.153.0/25",
+            "77.75.156.11/32",
+            "77.75.156.35/32",
+            "77.75.154.128/25",
+            "2a02:5180::/32",
+        ]
+    )
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -99,6 +154,10 @@ class Settings(BaseSettings):
             problems.append("REDIS_URL must be set")
         if self.seed_demo:
             problems.append("SEED_DEMO must be false")
+        if self.sandbox_webhook_secret.get_secret_value() == "demo-sandbox-webhook-secret" and (
+            self.payment_provider == "sandbox"
+        ):
+            problems.append("the sandbox payment provider is for demos; set PAYMENT_PROVIDER")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -3,12 +3,14 @@
 from backend.models.account import Account, Transaction
 from backend.models.audit import AuditEntry
 from backend.models.base import Base, utcnow
+from backend.models.billing_run import BillingRun
 from backend.models.channel_identity import ChannelIdentity
 from backend.models.conversation import Conversation, ConversationMessage
 from backend.models.customer import Customer
 from backend.models.document import Document
 from backend.models.enums import (
     BillingPeriod,
+    BillingRunStatus,
     Channel,
     ConversationState,
     DocumentKind,
@@ -17,17 +19,22 @@ from backend.models.enums import (
     MessageSender,
     OutboxStatus,
     PaymentStatus,
+    PromisedPaymentStatus,
     Role,
     SubscriptionStatus,
+    SuspensionStatus,
     TicketCategory,
     TicketPriority,
     TicketStatus,
     TransactionReason,
 )
+from backend.models.idempotency import IdempotencyKey
 from backend.models.invoice import Invoice
 from backend.models.outbox import OutboxMessage
 from backend.models.payment import Payment
+from backend.models.promised_payment import PromisedPayment
 from backend.models.subscription import Subscription
+from backend.models.suspension import Suspension
 from backend.models.tariff import Tariff
 from backend.models.ticket import Ticket, TicketMessage
 from backend.models.user import PasswordResetCode, RecoveryCode, RefreshToken, User
@@ -37,6 +44,8 @@ __all__ = [
     "AuditEntry",
     "Base",
     "BillingPeriod",
+    "BillingRun",
+    "BillingRunStatus",
     "Channel",
     "ChannelIdentity",
     "Conversation",
@@ -45,6 +54,7 @@ __all__ = [
     "Customer",
     "Document",
     "DocumentKind",
+    "IdempotencyKey",
     "Invoice",
     "InvoiceStatus",
     "MessageDirection",
@@ -54,11 +64,15 @@ __all__ = [
     "PasswordResetCode",
     "Payment",
     "PaymentStatus",
+    "PromisedPayment",
+    "PromisedPaymentStatus",
     "RecoveryCode",
     "RefreshToken",
     "Role",
     "Subscription",
     "SubscriptionStatus",
+    "Suspension",
+    "SuspensionStatus",
     "Tariff",
     "Ticket",
     "TicketCategory",

@@ -127,3 +127,22 @@ class OutboxStatus(StrEnum):
 
 def enum_values(enum_cls: type[StrEnum]) -> list[Any]:
     return [m.value for m in enum_cls]
+
+
+class PromisedPaymentStatus(StrEnum):
+    active = "active"
+    repaid = "repaid"
+    expired = "expired"
+
+
+class SuspensionStatus(StrEnum):
+    scheduled = "scheduled"
+    active = "active"
+    finished = "finished"
+    cancelled = "cancelled"
+
+
+class BillingRunStatus(StrEnum):
+    running = "running"
+    finished = "finished"
+    failed = "failed"

@@ -17,6 +17,8 @@ class Invoice(IdMixin, TimestampMixin, Base):
         BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), index=True
     )
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units
+    # Credits allocated to this invoice, oldest invoice first; paid when it reaches `amount`.
+    paid_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     status: Mapped[InvoiceStatus] = mapped_column(
         str_enum(InvoiceStatus, "invoice_status"), default=InvoiceStatus.pending

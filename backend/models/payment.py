@@ -23,6 +23,8 @@ class Payment(IdMixin, TimestampMixin, Base):
     invoice_id: Mapped[int | None] = mapped_column(
         BigIntPK, ForeignKey("invoices.id", ondelete="SET NULL")
     )
+    # Shown to customers and providers (URLs, Telegram invoice payloads) instead of the id.
+    public_id: Mapped[str] = mapped_column(String(36), unique=True)
     provider: Mapped[str] = mapped_column(String(32))
     provider_payment_id: Mapped[str | None] = mapped_column(String(128))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))

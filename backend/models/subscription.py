@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import ForeignKey
 from sqlalchemy.orm import Mapped, mapped_column
@@ -23,3 +23,8 @@ class Subscription(IdMixin, TimestampMixin, Base):
     period_start: Mapped[date]
     period_end: Mapped[date]
     ended_on: Mapped[date | None]
+    # A downgrade waits for the next period: the tariff and the day it takes effect.
+    scheduled_tariff_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("tariffs.id"))
+    scheduled_change_on: Mapped[date | None]
+    last_tariff_change_on: Mapped[date | None]
+    blocked_at: Mapped[datetime | None]

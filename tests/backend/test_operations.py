@@ -172,6 +172,7 @@ def test_settings_refuse_demo_secrets_in_production():
         database_url="postgresql+asyncpg://u@db/pd",
         redis_url="redis://r:6379/0",
         seed_demo=False,
+        payment_provider="yookassa",
         _env_file=None,  # type: ignore[call-arg]
     )
     assert ok.app_env == "production"

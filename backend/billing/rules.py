@@ -1,0 +1,96 @@
+"""Pure money arithmetic of billing: integer minor units only, no I/O.
+
+A monthly fee charged day by day is split so that the month's daily shares add up exactly to
+the fee: the share of day d in a month of n days is floor(fee*d/n) - floor(fee*(d-1)/n)."""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, timedelta
+
+from backend.models import BillingPeriod
+
+
+def days_in_month(day: date) -> int:
+    return calendar.monthrange(day.year, day.month)[1]
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def month_end(day: date) -> date:
+    return day.replace(day=days_in_month(day))
+
+
+def next_month_start(day: date) -> date:
+    return month_end(day) + timedelta(days=1)
+
+
+def daily_share(monthly_fee: int, day: date) -> int:
+    """The part of a monthly fee charged on `day`."""
+    n = days_in_month(day)
+    d = day.day
+    return monthly_fee * d // n - monthly_fee * (d - 1) // n
+
+
+def shares_between(monthly_fee: int, first: date, last: date) -> int:
+    """Sum of the daily shares from `first` to `last` inclusive (any span, across months)."""
+    if last < first:
+        return 0
+    total = 0
+    cursor = first
+    while cursor <= last:
+        end = min(last, month_end(cursor))
+        n = days_in_month(cursor)
+        total += monthly_fee * end.day // n - monthly_fee * (cursor.day - 1) // n
+        cursor = end + timedelta(days=1)
+    return total
+
+
+def charge_for_day(price: int, period: BillingPeriod, day: date, charging_mode: str) -> int:
+    """What a subscription is charged on `day` (0 when nothing is due that day)."""
+    if period is BillingPeriod.daily:
+        return price
+    if charging_mode == "daily_share":
+        return daily_share(price, day)
+    return price if day.day == 1 else 0
+
+
+def charge_reference(subscription_id: int, period: BillingPeriod, day: date, mode: str) -> str:
+    """The ledger reference that makes a charge happen once per subscription per period."""
+    if period is BillingPeriod.monthly and mode == "period_start":
+        return f"sub:{subscription_id}:{day:%Y-%m}"
+    return f"sub:{subscription_id}:{day.isoformat()}"
+
+
+def average_daily_cost(price: int, period: BillingPeriod, day: date) -> int:
+    """Cost of one day at this tariff around `day` (for "enough until" and low-balance)."""
+    if period is BillingPeriod.daily:
+        return price
+    return max(1, -(-price // days_in_month(day)))  # ceil: never promise a day too many
+
+
+def days_covered(balance: int, price: int, period: BillingPeriod, today: date) -> int:
+    """Whole days, starting tomorrow, that `balance` pays for at this tariff."""
+    if balance <= 0 or price <= 0:
+        return 0
+    days = 0
+    remaining = balance
+    cursor = today + timedelta(days=1)
+    # Walk day by day for exactness across month boundaries, bounded to ~3 years.
+    while days < 1100:
+        cost = price if period is BillingPeriod.daily else daily_share(price, cursor)
+        if cost > remaining:
+            break
+        remaining -= cost
+        days += 1
+        cursor += timedelta(days=1)
+    return days
+
+
+def format_money(amount: int) -> str:
+    """'350.00', '-1234.05': the API's plain display form (locales format for people)."""
+    sign = "-" if amount < 0 else ""
+    whole, minor = divmod(abs(amount), 100)
+    return f"{sign}{whole}.{minor:02d}"
