@@ -49,7 +49,12 @@ def _serve(settings: Settings, run_worker: bool) -> None:
 
     from backend.app import create_app
 
-    settings = settings.model_copy(update={"run_worker": run_worker})
+    settings = settings.model_copy(
+        update={
+            "run_worker": run_worker,
+            "run_billing_scheduler": run_worker and settings.run_billing_scheduler,
+        }
+    )
     app = create_app(settings)
     print(
         f"provider-desk on "
@@ -87,22 +92,46 @@ def cmd_seed(settings: Settings) -> None:
     log.info("demo data created" if created else "demo data already present")
 
 
+async def _billing_run(settings: Settings, day: str | None) -> None:
+    import json
+    from datetime import date
+
+    from backend.billing.tasks import billing_run
+    from backend.state import Resources
+
+    res = Resources.create(settings)
+    try:
+        report = await billing_run(res, date.fromisoformat(day) if day else None)
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    finally:
+        await res.close()
+
+
+def cmd_billing_run(settings: Settings, day: str | None = None) -> None:
+    asyncio.run(_billing_run(settings, day))
+
+
 COMMANDS = {
     "all": cmd_all,
     "api": cmd_api,
     "worker": cmd_worker,
     "migrate": cmd_migrate,
     "seed": cmd_seed,
+    "billing-run": cmd_billing_run,
 }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="main.py", description="provider-desk")
     parser.add_argument("command", nargs="?", default="all", choices=sorted(COMMANDS))
+    parser.add_argument("--date", help="billing-run: the business day (default: today)")
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
-    COMMANDS[args.command](settings)
+    if args.command == "billing-run":
+        cmd_billing_run(settings, args.date)
+    else:
+        COMMANDS[args.command](settings)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,10 @@ def default_roles(settings: Settings) -> list[BackgroundRole]:
         from notifications.worker import run_worker
 
         roles.append(run_worker)
+    if settings.run_billing_scheduler:
+        from backend.billing.tasks import run_billing_scheduler
+
+        roles.append(run_billing_scheduler)
     return roles
 
 
@@ -90,9 +94,12 @@ def create_app(
         allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
     )
+
     def list_paths() -> list[str]:
         paths = list(app.openapi().get("paths", {}))
-        return paths + [str(p) for r in app.routes if isinstance(p := getattr(r, "path", None), str)]
+        return paths + [
+            str(p) for r in app.routes if isinstance(p := getattr(r, "path", None), str)
+        ]
 
     app.add_middleware(
         RequestMiddleware,

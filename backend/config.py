@@ -58,6 +58,7 @@ class Settings(BaseSettings):
 
     seed_demo: bool = True
     run_worker: bool = True
+    run_billing_scheduler: bool = True  # the daily billing run inside the long-running process
 
     # Channels and integrations (used by later roles; documented in .env.example).
     telegram_bot_token: SecretStr | None = None

@@ -22,10 +22,30 @@ from backend.migrate import upgrade
 from backend.models import Base
 from backend.state import Resources
 
+# Each pytest process gets its own database and Redis database, so parallel runs on one
+# machine (several developers, CI beside a developer) never truncate each other's data.
 TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/provider_desk_test"
+    "TEST_DATABASE_URL",
+    f"postgresql+asyncpg://postgres@127.0.0.1:5432/provider_desk_test_{os.getpid()}",
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _claim_redis_db() -> str:
+    if url := os.environ.get("TEST_REDIS_URL"):
+        return url
+    import redis
+
+    registry = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    try:
+        for n in range(1, 14):  # 14 and 15 are left to the benchmarks and manual use
+            if registry.set(f"provider-desk:test-db:{n}", os.getpid(), nx=True, ex=3 * 3600):
+                return f"redis://127.0.0.1:6379/{n}"
+    finally:
+        registry.close()
+    raise RuntimeError("no free Redis database for the tests (1..13 are all claimed)")
+
+
+TEST_REDIS_URL = _claim_redis_db()
 
 
 def make_settings(**overrides: object) -> Settings:
@@ -64,13 +84,45 @@ def settings() -> Settings:
     return make_settings()
 
 
+async def _drop_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = await asyncpg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database="postgres",
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="session")
 async def resources(settings: Settings) -> AsyncIterator[Resources]:
     await _recreate_database(settings.database_url)
     res = Resources.create(settings)
     await upgrade(res.engine)
     yield res
+    await res.redis.flushdb()
     await res.close()
+    if "TEST_DATABASE_URL" not in os.environ:
+        await _drop_database(settings.database_url)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "TEST_REDIS_URL" in os.environ:
+        return
+    import redis
+
+    registry = redis.Redis(host="127.0.0.1", port=6379, db=0)
+    try:
+        n = TEST_REDIS_URL.rsplit("/", 1)[1]
+        if registry.get(f"provider-desk:test-db:{n}") == str(os.getpid()).encode():
+            registry.delete(f"provider-desk:test-db:{n}")
+    finally:
+        registry.close()
 
 
 _TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)

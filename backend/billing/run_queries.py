@@ -1,0 +1,391 @@
+"""SQL of the billing run. On PostgreSQL each chunk of subscriptions is charged by one
+set-based statement (a 100k-subscription run must stay near raw-SQL speed); the portable
+path (SQLite, the embedded default) does the same in Python inside the same transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.billing import rules
+from backend.models import (
+    Account,
+    BillingPeriod,
+    BillingRun,
+    Invoice,
+    InvoiceStatus,
+    OutboxMessage,
+    Subscription,
+    SubscriptionStatus,
+    Tariff,
+    Transaction,
+    TransactionReason,
+    utcnow,
+)
+
+
+@dataclass
+class ChunkResult:
+    last_subscription_id: int
+    seen: int
+    charged: int
+    total: int
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# PostgreSQL: lock the chunk's accounts, compute the day's charge per subscription, skip those
+# already posted, insert the charges with their running balance, and move the balances, in one
+# round trip. The unique (reference_kind, reference) constraint is the final guard.
+_PG_CHARGE_CHUNK = text(
+    """
+WITH subs AS (
+    SELECT s.id AS sid, a.id AS aid, a.currency, a.balance, t.price, t.billing_period,
+           t.name AS tariff_name
+    FROM subscriptions s
+    JOIN tariffs t ON t.id = s.tariff_id
+    JOIN accounts a ON a.customer_id = s.customer_id
+    WHERE s.id > :after AND s.status = 'active'
+      AND s.started_on <= :day AND (s.ended_on IS NULL OR s.ended_on >= :day)
+    ORDER BY s.id
+    LIMIT :chunk
+    FOR UPDATE OF a
+),
+charges AS (
+    SELECT sid, aid, currency, balance, tariff_name,
+           CASE WHEN billing_period = 'daily' THEN price
+                WHEN :mode = 'daily_share' THEN price * :d / :n - price * (:d - 1) / :n
+                WHEN :d = 1 THEN price
+                ELSE 0 END AS amount,
+           CASE WHEN billing_period = 'monthly' AND :mode = 'period_start'
+                THEN 'sub:' || sid || ':' || :month_key
+                ELSE 'sub:' || sid || ':' || :day_key END AS reference
+    FROM subs
+),
+todo AS (
+    SELECT c.*, c.balance - sum(c.amount) OVER (PARTITION BY c.aid ORDER BY c.sid)
+               AS balance_after
+    FROM charges c
+    WHERE c.amount > 0 AND NOT EXISTS (
+        SELECT 1 FROM transactions x
+        WHERE x.reference_kind = 'charge' AND x.reference = c.reference)
+),
+ins AS (
+    INSERT INTO transactions (account_id, amount, currency, reason, reference_kind, reference,
+                              description, balance_after, created_at)
+    SELECT aid, -amount, currency, 'charge', 'charge', reference, tariff_name, balance_after,
+           :now
+    FROM todo
+    ON CONFLICT (reference_kind, reference) DO NOTHING
+    RETURNING account_id, amount
+),
+upd AS (
+    UPDATE accounts a SET balance = a.balance + x.total
+    FROM (SELECT account_id, sum(amount) AS total FROM ins GROUP BY account_id) x
+    WHERE a.id = x.account_id
+    RETURNING a.id
+)
+SELECT (SELECT max(sid) FROM subs) AS last_sid,
+       (SELECT count(*) FROM subs) AS seen,
+       (SELECT count(*) FROM ins) AS charged,
+       (SELECT coalesce(-sum(amount), 0) FROM ins) AS total,
+       (SELECT count(*) FROM upd) AS accounts
+"""
+)
+
+
+def _charge_params(day: date, mode: str) -> dict[str, Any]:
+    return {
+        "day": day,
+        "d": day.day,
+        "n": rules.days_in_month(day),
+        "mode": mode,
+        "day_key": day.isoformat(),
+        "month_key": f"{day:%Y-%m}",
+        "now": utcnow(),
+    }
+
+
+async def charge_chunk(
+    session: AsyncSession, day: date, after_id: int, chunk: int, mode: str
+) -> ChunkResult:
+    if is_postgres(session):
+        row = (
+            await session.execute(
+                _PG_CHARGE_CHUNK, {**_charge_params(day, mode), "after": after_id, "chunk": chunk}
+            )
+        ).one()
+        return ChunkResult(
+            last_subscription_id=int(row.last_sid or after_id),
+            seen=int(row.seen),
+            charged=int(row.charged),
+            total=int(row.total),
+        )
+    return await _charge_chunk_portable(session, day, after_id, chunk, mode)
+
+
+async def _charge_chunk_portable(
+    session: AsyncSession, day: date, after_id: int, chunk: int, mode: str
+) -> ChunkResult:
+    rows = (
+        await session.execute(
+            select(
+                Subscription.id,
+                Account.id,
+                Account.currency,
+                Tariff.price,
+                Tariff.billing_period,
+                Tariff.name,
+            )
+            .join(Tariff, Tariff.id == Subscription.tariff_id)
+            .join(Account, Account.customer_id == Subscription.customer_id)
+            .where(
+                Subscription.id > after_id,
+                Subscription.status == SubscriptionStatus.active,
+                Subscription.started_on <= day,
+                or_(Subscription.ended_on.is_(None), Subscription.ended_on >= day),
+            )
+            .order_by(Subscription.id)
+            .limit(chunk)
+        )
+    ).all()
+    charged = total = 0
+    for sid, aid, currency, price, period, tariff_name in rows:
+        amount = rules.charge_for_day(price, BillingPeriod(period), day, mode)
+        if amount <= 0:
+            continue
+        reference = rules.charge_reference(sid, BillingPeriod(period), day, mode)
+        exists = await session.scalar(
+            select(Transaction.id).where(
+                Transaction.reference_kind == "charge", Transaction.reference == reference
+            )
+        )
+        if exists:
+            continue
+        balance_after = int(
+            (
+                await session.execute(
+                    update(Account)
+                    .where(Account.id == aid)
+                    .values(balance=Account.balance - amount)
+                    .returning(Account.balance)
+                )
+            ).scalar_one()
+        )
+        session.add(
+            Transaction(
+                account_id=aid,
+                amount=-amount,
+                currency=currency,
+                reason=TransactionReason.charge,
+                reference_kind="charge",
+                reference=reference,
+                description=tariff_name,
+                balance_after=balance_after,
+            )
+        )
+        charged += 1
+        total += amount
+    await session.flush()
+    return ChunkResult(
+        last_subscription_id=rows[-1][0] if rows else after_id,
+        seen=len(rows),
+        charged=charged,
+        total=total,
+    )
+
+
+async def _insert_outbox_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    now = utcnow()
+    values = [{**r, "available_at": now, "created_at": now} for r in rows]
+    result = await session.execute(
+        insert(OutboxMessage).values(values).on_conflict_do_nothing(index_elements=["dedup_key"])
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def block_debtors(session: AsyncSession, day: date, threshold: int) -> list[tuple[int, int]]:
+    """Block active subscriptions whose balance is below -threshold; returns (subscription id,
+    customer id) of those blocked now, with an outbox event each."""
+    debtor_customers = select(Account.customer_id).where(Account.balance < -threshold)
+    blocked = (
+        await session.execute(
+            update(Subscription)
+            .where(
+                Subscription.status == SubscriptionStatus.active,
+                Subscription.customer_id.in_(debtor_customers),
+            )
+            .values(status=SubscriptionStatus.blocked, blocked_at=utcnow())
+            .returning(Subscription.id, Subscription.customer_id)
+        )
+    ).all()
+    pairs = [(int(sid), int(cid)) for sid, cid in blocked]
+    for start in range(0, len(pairs), 1000):
+        batch = pairs[start : start + 1000]
+        await _insert_outbox_rows(
+            session,
+            [
+                {
+                    "kind": "subscription.blocked",
+                    "payload": {"customer_id": cid, "subscription_id": sid, "day": day.isoformat()},
+                    "dedup_key": f"blocked:{sid}:{day.isoformat()}",
+                }
+                for sid, cid in batch
+            ],
+        )
+    return pairs
+
+
+async def low_balance_candidates(
+    session: AsyncSession, day: date, thresholds: list[int]
+) -> list[tuple[int, int, int]]:
+    """(customer id, balance, days left) for active customers whose balance lasts exactly one
+    of the threshold numbers of days (so each threshold is announced once as it is crossed)."""
+    if not thresholds:
+        return []
+    n = rules.days_in_month(day)
+    # ceil(price / n) a day for monthly tariffs, the price itself for daily ones
+    daily_cost = case(
+        (Tariff.billing_period == BillingPeriod.daily, Tariff.price),
+        else_=(Tariff.price + (n - 1)) // n,
+    )
+    days_left = Account.balance // daily_cost
+    rows = (
+        await session.execute(
+            select(Subscription.customer_id, Account.balance, days_left)
+            .join(Tariff, Tariff.id == Subscription.tariff_id)
+            .join(Account, Account.customer_id == Subscription.customer_id)
+            .where(
+                Subscription.status == SubscriptionStatus.active,
+                Tariff.price > 0,
+                Account.balance >= 0,
+                days_left.in_(thresholds),
+            )
+        )
+    ).all()
+    return [(int(c), int(b), int(d)) for c, b, d in rows]
+
+
+async def enqueue_low_balance(
+    session: AsyncSession, day: date, candidates: list[tuple[int, int, int]]
+) -> int:
+    created = 0
+    for start in range(0, len(candidates), 1000):
+        created += await _insert_outbox_rows(
+            session,
+            [
+                {
+                    "kind": "billing.low_balance",
+                    "payload": {"customer_id": cid, "balance": bal, "days_left": days},
+                    "dedup_key": f"low-balance:{cid}:{day.isoformat()}",
+                }
+                for cid, bal, days in candidates[start : start + 1000]
+            ],
+        )
+    return created
+
+
+async def issue_monthly_invoices(
+    session: AsyncSession, day: date, due_days: int, currency: str
+) -> int:
+    """On the first day of a month: one invoice per customer with an active subscription, for
+    the month's fees. Already covered by the balance -> issued as paid."""
+    month_start = rules.month_start(day)
+    month_end = rules.month_end(day)
+    rows = (
+        await session.execute(
+            select(Subscription.customer_id, func.sum(Tariff.price), Account.balance)
+            .join(Tariff, Tariff.id == Subscription.tariff_id)
+            .join(Account, Account.customer_id == Subscription.customer_id)
+            .where(
+                Subscription.status.in_([SubscriptionStatus.active, SubscriptionStatus.blocked]),
+                Tariff.billing_period == BillingPeriod.monthly,
+                Tariff.price > 0,
+            )
+            .group_by(Subscription.customer_id, Account.balance)
+        )
+    ).all()
+    if not rows:
+        return 0
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    now = utcnow()
+    issued = 0
+    for start in range(0, len(rows), 1000):
+        batch = rows[start : start + 1000]
+        values = []
+        for cid, amount, balance in batch:
+            prepaid = int(balance) >= int(amount)
+            values.append(
+                {
+                    "number": f"INV-{day:%Y%m}-{int(cid):06d}",
+                    "customer_id": int(cid),
+                    "amount": int(amount),
+                    "paid_amount": int(amount) if prepaid else 0,
+                    "currency": currency,
+                    "status": InvoiceStatus.paid if prepaid else InvoiceStatus.pending,
+                    "period_start": month_start,
+                    "period_end": month_end,
+                    "issued_on": day,
+                    "due_date": day + timedelta(days=due_days),
+                    "paid_at": now if prepaid else None,
+                    "created_at": now,
+                }
+            )
+        result = await session.execute(
+            insert(Invoice)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["number"])
+            .returning(Invoice.id, Invoice.customer_id, Invoice.number)
+        )
+        created = result.all()
+        issued += len(created)
+        await _insert_outbox_rows(
+            session,
+            [
+                {
+                    "kind": "invoice.issued",
+                    "payload": {"customer_id": int(c), "invoice_id": int(i), "number": num},
+                    "dedup_key": f"invoice-issued:{int(i)}",
+                }
+                for i, c, num in created
+            ],
+        )
+    return issued
+
+
+async def get_or_start_run(session: AsyncSession, day: date) -> BillingRun:
+    run = await session.scalar(select(BillingRun).where(BillingRun.run_date == day))
+    if run is None:
+        insert = postgresql.insert if is_postgres(session) else sqlite.insert
+        await session.execute(
+            insert(BillingRun)
+            .values(run_date=day, started_at=utcnow(), last_subscription_id=0, stats={})
+            .on_conflict_do_nothing(index_elements=["run_date"])
+        )
+        run = await session.scalar(select(BillingRun).where(BillingRun.run_date == day))
+        assert run is not None
+    return run
+
+
+async def save_progress(
+    session: AsyncSession, run_id: int, last_id: int, charged: int, total: int
+) -> None:
+    await session.execute(
+        update(BillingRun)
+        .where(BillingRun.id == run_id)
+        .values(
+            last_subscription_id=last_id,
+            charged_count=BillingRun.charged_count + charged,
+            charged_total=BillingRun.charged_total + total,
+        )
+    )
