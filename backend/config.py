@@ -76,7 +76,7 @@ class Settings(BaseSettings):
     # period_start: the whole monthly fee on the first billing day of the month.
     charging_mode: Literal["daily_share", "period_start"] = "daily_share"
     billing_run_hour: int = Field(default=0, ge=0, le=23)  # local hour of the daily run
-    billing_chunk_size: int = Field(default=5000, ge=1)
+    billing_chunk_size: int = Field(default=10000, ge=1)  # accounts locked per transaction
     block_threshold: int = 0  # block when balance < -block_threshold (minor units)
     low_balance_days: list[int] = Field(default_factory=lambda: [3, 1])
     invoice_due_days: int = 10

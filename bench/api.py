@@ -60,7 +60,7 @@ async def prepare_database() -> None:
     await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{url.database}"')
     await admin.close()
-    settings = Settings(database_url=DB_URL, redis_url=REDIS_URL, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(database_url=DB_URL, redis_url=REDIS_URL, _env_file=None)
     engine = create_engine(settings)
     await upgrade(engine)
     async with unit_of_work(create_sessionmaker(engine)) as session:
@@ -78,9 +78,20 @@ def start_server(factory: str, port: int, workers: int) -> subprocess.Popen[byte
     env = {**os.environ, "BENCH_DATABASE_URL": DB_URL, "BENCH_REDIS_URL": REDIS_URL}
     return subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "--factory", f"bench.apps:{factory}",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "warning", "--no-access-log",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            f"bench.apps:{factory}",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
         ],
         cwd=ROOT,
         env=env,
@@ -107,7 +118,9 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def run_wrk(wrk: str, url: str, token: str | None, seconds: int, connections: int) -> dict[str, float]:
+def run_wrk(
+    wrk: str, url: str, token: str | None, seconds: int, connections: int
+) -> dict[str, float]:
     cmd = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
     if token:
         cmd[1:1] = ["-H", f"Authorization: Bearer {token}"]
@@ -147,7 +160,8 @@ def main() -> None:
         )
         token = login.json()["tokens"]["access_token"]
         check = httpx.get(real_url, headers={"Authorization": f"Bearer {token}"})
-        assert check.status_code == 200 and check.json()["amount"] == 35000, check.text
+        assert check.status_code == 200, check.text
+        assert check.json()["amount"] == 35000, check.text
         # warm both up (connection pools, caches)
         run_wrk(wrk, real_url, token, 3, args.connections)
         run_wrk(wrk, bare_url, None, 3, args.connections)
@@ -165,10 +179,14 @@ def main() -> None:
         return max(results[kind], key=lambda r: r["rps"])
 
     bare, real = best("bare"), best("real")
-    print(f"balance endpoint, {args.connections} connections, {args.workers} worker(s), "
-          f"{args.duration}s x {args.rounds} rounds, PostgreSQL + Redis")
-    print(f"  bare FastAPI (baseline): {bare['rps']:8.0f} req/s   p50 {bare['p50_ms']:.2f} ms   p99 {bare['p99_ms']:.2f} ms")
-    print(f"  provider-desk balance:   {real['rps']:8.0f} req/s   p50 {real['p50_ms']:.2f} ms   p99 {real['p99_ms']:.2f} ms")
+    print(
+        f"balance endpoint, {args.connections} connections, {args.workers} worker(s), "
+        f"{args.duration}s x {args.rounds} rounds, PostgreSQL + Redis"
+    )
+    for label, r in (("bare FastAPI (baseline):", bare), ("provider-desk balance:  ", real)):
+        print(
+            f"  {label} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:.2f} ms   p99 {r['p99_ms']:.2f} ms"
+        )
     print(f"  ratio: {real['rps'] / bare['rps']:.2f} of the bare endpoint (goal >= 0.5)")
     print(json.dumps({"bare": bare, "real": real, "ratio": real["rps"] / bare["rps"]}))
 

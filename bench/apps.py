@@ -17,7 +17,7 @@ def real() -> FastAPI:
         redis_url=os.environ["BENCH_REDIS_URL"],
         run_worker=False,
         seed_demo=False,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     return create_app(settings, roles=[])
 

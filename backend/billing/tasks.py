@@ -58,6 +58,12 @@ class BillingRunReport:
     resumed_from: int = 0
     seconds: float = 0.0
     steps: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, name: str, since: float) -> float:
+        now = time.perf_counter()
+        self.timings[name] = round(self.timings.get(name, 0.0) + now - since, 3)
+        return now
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -107,6 +113,7 @@ async def _run(res: Resources, day: date, crash_after_chunks: int | None) -> Bil
         async with unit_of_work(res.sessionmaker) as session:
             report.steps[name] = await step(session, settings, day, now)
 
+    mark = report.lap("prepare", started)
     chunks = 0
     while True:
         async with unit_of_work(res.sessionmaker) as session:
@@ -127,6 +134,7 @@ async def _run(res: Resources, day: date, crash_after_chunks: int | None) -> Bil
         if crash_after_chunks is not None and chunks >= crash_after_chunks:
             raise SimulatedCrash(f"stopped after {chunks} chunks")
 
+    mark = report.lap("charge", mark)
     for name, step in POST_CHARGE_STEPS.items():
         async with unit_of_work(res.sessionmaker) as session:
             report.steps[name] = await step(session, settings, day, now)
@@ -135,16 +143,18 @@ async def _run(res: Resources, day: date, crash_after_chunks: int | None) -> Bil
         report.blocked = len(
             await run_queries.block_debtors(session, day, settings.block_threshold)
         )
+    mark = report.lap("block", mark)
     async with unit_of_work(res.sessionmaker) as session:
-        candidates = await run_queries.low_balance_candidates(
+        report.low_balance_notices = await run_queries.queue_low_balance_notices(
             session, day, settings.low_balance_days
         )
-        report.low_balance_notices = await run_queries.enqueue_low_balance(session, day, candidates)
+    mark = report.lap("low_balance", mark)
     if day.day == 1:
         async with unit_of_work(res.sessionmaker) as session:
             report.invoices_issued = await run_queries.issue_monthly_invoices(
                 session, day, settings.invoice_due_days, settings.currency
             )
+    report.lap("invoices", mark)
     report.seconds = round(time.perf_counter() - started, 3)
     async with unit_of_work(res.sessionmaker) as session:
         await session.execute(
