@@ -72,6 +72,16 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     )
 
 
+async def service_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.error("backing service unavailable", path=request.url.path, error=type(exc).__name__)
+    return error_response(
+        503,
+        "service_unavailable",
+        "a backing service is unavailable, try again shortly",
+        {"Retry-After": "5"},
+    )
+
+
 async def redis_unavailable(request: Request, exc: Exception) -> JSONResponse:
     log.error("redis unavailable", path=request.url.path, error=type(exc).__name__)
     return error_response(
@@ -104,6 +114,11 @@ async def dbapi_error(request: Request, exc: Exception) -> JSONResponse:
         return await integrity_error(request, exc)
     if _is_connection_problem(exc):
         return await database_unavailable(request, exc)
+    # 22021: a NUL byte or invalid encoding; 22P05: untranslatable character
+    if getattr(exc.orig, "sqlstate", None) in ("22021", "22P05"):
+        return error_response(
+            422, "validation_error", "text contains characters that cannot be stored"
+        )
     if isinstance(exc, sa_exc.DataError):
         return error_response(422, "validation_error", "a value is out of range")
     return await unexpected(request, exc)
@@ -115,8 +130,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(sa_exc.DBAPIError, dbapi_error)
     app.add_exception_handler(sa_exc.TimeoutError, database_unavailable)  # pool exhausted
+    # asyncpg raises OSError subclasses when the database cannot be reached at all.
     app.add_exception_handler(ConnectionError, database_unavailable)
-    app.add_exception_handler(OSError, database_unavailable)
+    app.add_exception_handler(OSError, service_unavailable)
     app.add_exception_handler(redis.exceptions.ConnectionError, redis_unavailable)
     app.add_exception_handler(redis.exceptions.TimeoutError, redis_unavailable)
     app.add_exception_handler(Exception, unexpected)

@@ -57,7 +57,11 @@ async def test_register_creates_customer_and_signs_in(client, session):
     # the same email again is refused, and the phone alone signs in
     again = await client.post(
         "/api/v1/auth/register",
-        json={"email": "new.person@example.com", "password": "another-long-one", "full_name": "X Y"},
+        json={
+            "email": "new.person@example.com",
+            "password": "another-long-one",
+            "full_name": "X Y",
+        },
     )
     assert again.status_code == 409
     assert again.json()["error"] == "already_registered"
@@ -70,8 +74,18 @@ async def test_register_rejects_bad_input(client):
     cases = [
         {"email": "not-an-email", "password": "long-enough-pass", "full_name": "A B"},
         {"email": "a@example.com", "password": "short", "full_name": "A B"},
-        {"email": "a@example.com", "password": "long-enough-pass", "full_name": "A B", "role": "admin"},
-        {"email": "a@example.com", "password": "long-enough-pass", "full_name": "A B", "phone": "12"},
+        {
+            "email": "a@example.com",
+            "password": "long-enough-pass",
+            "full_name": "A B",
+            "role": "admin",
+        },
+        {
+            "email": "a@example.com",
+            "password": "long-enough-pass",
+            "full_name": "A B",
+            "phone": "12",
+        },
         {"email": "a@example.com", "password": "x" * 300, "full_name": "A B"},
     ]
     for body in cases:
@@ -101,10 +115,14 @@ async def test_wrong_password_and_unknown_user_look_the_same(client, session):
     wrong = await login(client, "ivan@example.com", "wrong-password")
     unknown = await login(client, "nobody@example.com", "wrong-password")
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {
-        "error": "invalid_credentials",
-        "detail": "wrong login or password",
-    }
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {
+            "error": "invalid_credentials",
+            "detail": "wrong login or password",
+        }
+    )
     failed = await session.scalar(
         select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "auth.login_failed")
     )
@@ -137,7 +155,9 @@ async def test_login_rate_limit_per_ip(client_with, session):
     await make_customer(session, email="ivan@example.com")
     await session.commit()
     async with client_with(ip="198.51.100.9", login_attempts_per_ip_minute=5) as c:
-        codes = [(await login(c, f"x{i}@example.com", "bad-password")).status_code for i in range(6)]
+        codes = [
+            (await login(c, f"x{i}@example.com", "bad-password")).status_code for i in range(6)
+        ]
         assert codes[:5] == [401] * 5
         assert codes[5] == 429
     async with client_with(ip="198.51.100.10", login_attempts_per_ip_minute=5) as c:
@@ -161,7 +181,9 @@ async def test_refresh_rotates_and_reuse_revokes_family(client, session):
     reuse = await client.post(REFRESH, json={"refresh_token": first["refresh_token"]})
     assert reuse.status_code == 401
     assert reuse.json()["error"] == "invalid_token"
-    assert (await client.post(REFRESH, json={"refresh_token": second["refresh_token"]})).status_code == 401
+    assert (
+        await client.post(REFRESH, json={"refresh_token": second["refresh_token"]})
+    ).status_code == 401
     assert (await client.get(ME, headers=auth_header(second["access_token"]))).status_code == 401
     revoked = await session.scalar(
         select(func.count()).select_from(RefreshToken).where(RefreshToken.revoked_at.is_(None))
@@ -195,7 +217,9 @@ async def test_refresh_rejects_garbage_and_expired(client, session):
     row = await session.scalar(select(RefreshToken).where(RefreshToken.user_id == user.id))
     row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
     await session.commit()
-    assert (await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})).status_code == 401
+    assert (
+        await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    ).status_code == 401
 
 
 async def test_logout_revokes_access_and_refresh(client, session):
@@ -206,7 +230,9 @@ async def test_logout_revokes_access_and_refresh(client, session):
     r = await client.post("/api/v1/auth/logout", headers=auth_header(tokens["access_token"]))
     assert r.status_code == 204
     assert (await client.get(ME, headers=auth_header(tokens["access_token"]))).status_code == 401
-    assert (await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})).status_code == 401
+    assert (
+        await client.post(REFRESH, json={"refresh_token": tokens["refresh_token"]})
+    ).status_code == 401
     # the other device's session lives on
     assert (await client.get(ME, headers=auth_header(other["access_token"]))).status_code == 200
 
@@ -229,14 +255,28 @@ async def test_tampered_expired_and_alg_none_tokens_rejected(client, session, se
     forged_claims = {**claims, "role": "admin"}
     tampered = f"{header}.{_b64(forged_claims)}.{signature}"
     alg_none = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(forged_claims)}."
-    wrong_key = jwt.encode(forged_claims, "another-secret-key-another-secret-key", algorithm="HS256")
+    wrong_key = jwt.encode(
+        forged_claims, "another-secret-key-another-secret-key", algorithm="HS256"
+    )
     expired = encode_token(
-        settings, typ="access", user_id=user.id, role=Role.customer, customer_id=customer.id,
-        sid="s", amr=("pwd",), lifetime=timedelta(seconds=-60),
+        settings,
+        typ="access",
+        user_id=user.id,
+        role=Role.customer,
+        customer_id=customer.id,
+        sid="s",
+        amr=("pwd",),
+        lifetime=timedelta(seconds=-60),
     )
     mfa_as_access = encode_token(
-        settings, typ="mfa", user_id=user.id, role=Role.customer, customer_id=customer.id,
-        sid="s", amr=("pwd",), lifetime=timedelta(minutes=5),
+        settings,
+        typ="mfa",
+        user_id=user.id,
+        role=Role.customer,
+        customer_id=customer.id,
+        sid="s",
+        amr=("pwd",),
+        lifetime=timedelta(minutes=5),
     )
     wrong_audience = jwt.encode(
         {**claims, "aud": "someone-else"}, settings.secret_key.get_secret_value(), algorithm="HS256"
@@ -275,8 +315,11 @@ async def test_password_recovery_flow(client, session):
 
     wrong = await client.post(
         "/api/v1/auth/password/reset",
-        json={"login": "ivan@example.com", "code": "000000" if code != "000000" else "111111",
-              "new_password": "brand-new-password"},
+        json={
+            "login": "ivan@example.com",
+            "code": "000000" if code != "000000" else "111111",
+            "new_password": "brand-new-password",
+        },
     )
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_reset_code"
@@ -289,7 +332,9 @@ async def test_password_recovery_flow(client, session):
     assert (await login(client, "ivan@example.com")).status_code == 401
     assert (await login(client, "ivan@example.com", "brand-new-password")).status_code == 200
     assert (await client.get(ME, headers=auth_header(old["access_token"]))).status_code == 401
-    assert (await client.post(REFRESH, json={"refresh_token": old["refresh_token"]})).status_code == 401
+    assert (
+        await client.post(REFRESH, json={"refresh_token": old["refresh_token"]})
+    ).status_code == 401
     again = await client.post(
         "/api/v1/auth/password/reset",
         json={"login": "ivan@example.com", "code": code, "new_password": "yet-another-password"},
@@ -322,8 +367,12 @@ async def test_change_password_revokes_other_sessions(client, session):
     assert r.status_code == 204, r.text
     assert (await client.get(ME, headers=auth_header(mine["access_token"]))).status_code == 200
     assert (await client.get(ME, headers=auth_header(other["access_token"]))).status_code == 401
-    assert (await client.post(REFRESH, json={"refresh_token": other["refresh_token"]})).status_code == 401
-    assert (await client.post(REFRESH, json={"refresh_token": mine["refresh_token"]})).status_code == 200
+    assert (
+        await client.post(REFRESH, json={"refresh_token": other["refresh_token"]})
+    ).status_code == 401
+    assert (
+        await client.post(REFRESH, json={"refresh_token": mine["refresh_token"]})
+    ).status_code == 200
 
 
 # --- TOTP ---------------------------------------------------------------------------------
@@ -365,11 +414,17 @@ async def test_totp_enrol_login_and_replay_rejected(client, session):
     assert replay.json()["error"] == "invalid_otp"
     # the next time step is accepted once, then it is a replay too
     nxt = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
-    ok = await client.post("/api/v1/auth/2fa/verify", json={"mfa_token": step1["mfa_token"], "code": nxt})
+    ok = await client.post(
+        "/api/v1/auth/2fa/verify", json={"mfa_token": step1["mfa_token"], "code": nxt}
+    )
     assert ok.status_code == 200, ok.text
-    assert (await client.get(ME, headers=auth_header(ok.json()["access_token"]))).json()["mfa_satisfied"]
+    assert (await client.get(ME, headers=auth_header(ok.json()["access_token"]))).json()[
+        "mfa_satisfied"
+    ]
     step2 = (await login(client, "ivan@example.com")).json()
-    again = await client.post("/api/v1/auth/2fa/verify", json={"mfa_token": step2["mfa_token"], "code": nxt})
+    again = await client.post(
+        "/api/v1/auth/2fa/verify", json={"mfa_token": step2["mfa_token"], "code": nxt}
+    )
     assert again.status_code == 401
 
 
@@ -381,7 +436,9 @@ async def test_recovery_code_works_once(client, session):
     code = confirmed["recovery_codes"][0]
     for expected in (200, 401):
         pending = (await login(client, "ivan@example.com")).json()["mfa_token"]
-        r = await client.post("/api/v1/auth/2fa/verify", json={"mfa_token": pending, "recovery_code": code})
+        r = await client.post(
+            "/api/v1/auth/2fa/verify", json={"mfa_token": pending, "recovery_code": code}
+        )
         assert r.status_code == expected
 
 
@@ -394,7 +451,9 @@ async def test_otp_attempts_are_rate_limited(client_with, session):
         pending = (await login(c, "ivan@example.com")).json()["mfa_token"]
         codes = []
         for _ in range(4):
-            r = await c.post("/api/v1/auth/2fa/verify", json={"mfa_token": pending, "code": "000000"})
+            r = await c.post(
+                "/api/v1/auth/2fa/verify", json={"mfa_token": pending, "code": "000000"}
+            )
             codes.append(r.status_code)
         assert codes == [401, 401, 401, 429]
         good = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
@@ -421,13 +480,18 @@ async def test_password_reset_cannot_bypass_totp(client, session):
 
 
 async def test_staff_cannot_disable_totp_but_customers_can(client, session, settings):
-    agent = await make_user(session, role=Role.agent, totp_secret="AGENTTOTPDEMOSECRETAGENTTOTPDEMO", settings=settings)
+    agent = await make_user(
+        session, role=Role.agent, totp_secret="AGENTTOTPDEMOSECRETAGENTTOTPDEMO", settings=settings
+    )
     await session.commit()
     token = access_token_for(settings, agent)
     r = await client.post(
         "/api/v1/auth/2fa/disable",
         headers=auth_header(token),
-        json={"password": DEFAULT_PASSWORD, "code": pyotp.TOTP("AGENTTOTPDEMOSECRETAGENTTOTPDEMO").now()},
+        json={
+            "password": DEFAULT_PASSWORD,
+            "code": pyotp.TOTP("AGENTTOTPDEMOSECRETAGENTTOTPDEMO").now(),
+        },
     )
     assert r.status_code == 403
 
@@ -438,7 +502,8 @@ async def test_staff_cannot_disable_totp_but_customers_can(client, session, sett
     access = confirmed["tokens"]["access_token"]
     nxt = pyotp.TOTP(secret).at(datetime.now(UTC) + timedelta(seconds=30))
     r = await client.post(
-        "/api/v1/auth/2fa/disable", headers=auth_header(access),
+        "/api/v1/auth/2fa/disable",
+        headers=auth_header(access),
         json={"password": DEFAULT_PASSWORD, "code": nxt},
     )
     assert r.status_code == 204, r.text
@@ -455,13 +520,17 @@ async def test_agent_login_without_totp_cannot_act(client, session, settings):
     assert r.status_code == 403
     assert r.json()["error"] == "mfa_required"
     secret, confirmed = await _enroll(client, tokens["access_token"])
-    r = await client.get("/api/v1/customers", headers=auth_header(confirmed["tokens"]["access_token"]))
+    r = await client.get(
+        "/api/v1/customers", headers=auth_header(confirmed["tokens"]["access_token"])
+    )
     assert r.status_code == 200
 
 
 async def test_agent_with_totp_signs_in_in_two_steps(client, session, settings):
     secret = pyotp.random_base32()
-    await make_user(session, role=Role.agent, email="agent1@example.com", totp_secret=secret, settings=settings)
+    await make_user(
+        session, role=Role.agent, email="agent1@example.com", totp_secret=secret, settings=settings
+    )
     await session.commit()
     step1 = await login(client, "agent1@example.com")
     assert step1.json()["mfa_required"] is True
