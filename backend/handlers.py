@@ -6,6 +6,7 @@ from typing import Any
 
 import redis.exceptions
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
@@ -30,9 +31,16 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, detail: Any, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+    # Machine-readable extras (e.g. `available_from`, `amount_to_pay`) let the bot and the
+    # widget phrase the next step; they never override the two standard keys.
+    body = {**(extra or {}), "error": code, "detail": detail}
+    return JSONResponse(jsonable_encoder(body), status_code=status, headers=headers)
 
 
 async def app_error(_: Request, exc: Exception) -> JSONResponse:
@@ -40,7 +48,7 @@ async def app_error(_: Request, exc: Exception) -> JSONResponse:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     if exc.status == 401:
         headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-    return error_response(exc.status, exc.code, exc.detail, headers)
+    return error_response(exc.status, exc.code, exc.detail, headers, exc.extra)
 
 
 async def validation_error(_: Request, exc: Exception) -> JSONResponse:
