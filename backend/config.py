@@ -14,7 +14,6 @@ DATA_DIR = ROOT_DIR / "data"
 
 # Demo values: fine on a laptop, refused when APP_ENV=production.
 DEMO_SECRET_KEY = "demo-secret-key-change-me-0123456789abcdef"  # noqa: S105
-DEMO_DATABASE_URL = f"sqlite+aiosqlite:///{DATA_DIR / 'provider-desk.db'}"
 
 
 class Settings(BaseSettings):
@@ -27,7 +26,10 @@ class Settings(BaseSettings):
     port: int = 8000
     public_url: str = "http://127.0.0.1:8000"
 
-    # Empty DATABASE_URL / REDIS_URL mean the embedded default: SQLite under ./data/ and an
+    # Where the embedded default keeps its SQLite file and, unless DOCUMENTS_DIR says
+    # otherwise, the documents.
+    data_dir: Path = DATA_DIR
+    # Empty DATABASE_URL / REDIS_URL mean the embedded default: SQLite under DATA_DIR and an
     # in-process Redis stand-in (fakeredis).
     database_url: str = ""
     redis_url: str = ""
@@ -130,7 +132,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_database_url(self) -> str:
-        return self.database_url or DEMO_DATABASE_URL
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'provider-desk.db'}"
 
     @property
     def is_sqlite(self) -> bool:
@@ -139,6 +141,12 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @model_validator(mode="after")
+    def _documents_under_data_dir(self) -> Settings:
+        if "documents_dir" not in self.model_fields_set:
+            self.documents_dir = self.data_dir / "documents"
+        return self
 
     @model_validator(mode="after")
     def _refuse_demo_secrets_in_production(self) -> Settings:

@@ -4,13 +4,14 @@ a database that already has the demo customer is left alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import passwords, totp
-from backend.billing import ledger
+from backend.billing import ledger, rules
+from backend.billing.tasks import business_today
 from backend.config import Settings
 from backend.customers import service as customers
 from backend.models import (
@@ -104,28 +105,45 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> bool:
         actor=None,
         currency=settings.currency,
     )
+    today = business_today(settings)
+    period_start = today.replace(day=1)
+    next_month = (period_start + timedelta(days=32)).replace(day=1)
+    subscription = Subscription(
+        customer_id=customer.id,
+        tariff_id=tariffs["Дом 300"].id,
+        status=SubscriptionStatus.active,
+        started_on=period_start - timedelta(days=365),
+        period_start=period_start,
+        period_end=next_month - timedelta(days=1),
+    )
+    session.add(subscription)
+    await session.flush()
+    # Today's fee is posted here with the billing run's own reference, so the demo balance
+    # reads 350.00 on the day it is seeded and the run does not charge the day again.
+    todays_fee = rules.charge_for_day(
+        tariffs["Дом 300"].price, BillingPeriod.monthly, today, settings.charging_mode
+    )
     await ledger.post(
         session,
         customer_id=customer.id,
-        amount=35000,
+        amount=35000 + todays_fee,
         reason=TransactionReason.opening_balance,
         reference_kind="seed",
         reference=f"opening:{DEMO_CONTRACT}",
         description="Opening balance (demo)",
     )
-    today = date.today()
-    period_start = today.replace(day=1)
-    next_month = (period_start + timedelta(days=32)).replace(day=1)
-    session.add(
-        Subscription(
+    if todays_fee:
+        await ledger.post(
+            session,
             customer_id=customer.id,
-            tariff_id=tariffs["Дом 300"].id,
-            status=SubscriptionStatus.active,
-            started_on=period_start - timedelta(days=365),
-            period_start=period_start,
-            period_end=next_month - timedelta(days=1),
+            amount=-todays_fee,
+            reason=TransactionReason.charge,
+            reference_kind="charge",
+            reference=rules.charge_reference(
+                subscription.id, BillingPeriod.monthly, today, settings.charging_mode
+            ),
+            description=tariffs["Дом 300"].name,
         )
-    )
     previous_start = (period_start - timedelta(days=1)).replace(day=1)
     session.add_all(
         [

@@ -1,13 +1,338 @@
+"""The outbox worker: claims due rows, renders them, sends them through their channel, marks
+them. Delivery is at-least-once: a crash between a send and its mark sends that message again
+after the lease runs out.
+
+Runs in-process under `python main.py` (a background role of the app) or alone as
+`python main.py worker`; any number of workers may run against PostgreSQL."""
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
+import signal
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
+from backend.config import Settings
+from backend.db import unit_of_work
+from backend.logging import get_logger
+from backend.models import utcnow
 from backend.state import Resources
+from notifications import repository
+from notifications.channels import (
+    ChannelRegistry,
+    PermanentDeliveryError,
+    Rendered,
+    TemporaryDeliveryError,
+    default_channels,
+)
+from notifications.events import EVENTS, EventNotice, pick_channel
+from notifications.render import Renderer, RenderError
+
+log = get_logger("notifications.worker")
+
+Clock = Callable[[], datetime]
+Role = Callable[[Resources, asyncio.Event], Coroutine[Any, Any, None]]
 
 
-async def run_worker(resources: Resources, stop: asyncio.Event) -> None:
-    await stop.wait()
+@dataclass(frozen=True)
+class WorkerOptions:
+    batch_size: int = 50
+    concurrency: int = 10
+    # The lease must outlast a send (send_timeout) with room to spare, or a slow send is
+    # claimed and sent again by another worker.
+    lease_seconds: float = 60.0
+    send_timeout: float = 20.0
+    max_attempts: int = 8
+    backoff_base: float = 5.0
+    backoff_cap: float = 3600.0
+    poll_interval: float = 1.0
+    outage_backoff_cap: float = 30.0
 
 
-async def run_standalone(settings: object) -> None:
-    raise NotImplementedError
+DEFAULT_OPTIONS = WorkerOptions()
+
+
+def backoff_delay(attempts: int, options: WorkerOptions = DEFAULT_OPTIONS) -> float:
+    """Seconds until the next try after `attempts` tries: exponential, capped, with jitter so
+    that a burst of failures (a provider outage) does not retry in lockstep."""
+    delay = min(options.backoff_cap, options.backoff_base * 2.0 ** max(attempts - 1, 0))
+    return delay / 2 + random.random() * delay / 2  # noqa: S311 - jitter, not a secret
+
+
+def _secret_values(payload: dict[str, Any]) -> list[str]:
+    args = payload.get("args")
+    if not isinstance(args, dict):
+        return []
+    names = payload.get("secret_args") or []
+    return [str(args[n]) for n in names if n in args and str(args[n])]
+
+
+def _describe(exc: BaseException, payload: dict[str, Any]) -> str:
+    """The stored reason of a failure, without any secret value a channel may have echoed."""
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    for value in _secret_values(payload):
+        text = text.replace(value, "[secret]")
+    return text
+
+
+class Skipped(Exception):
+    """Nothing to send, on purpose (the customer turned this kind of notification off)."""
+
+
+def _direct(message: repository.ClaimedMessage, renderer: Renderer) -> Rendered:
+    """A payload that names its channel and address (a password-reset code goes to the
+    address it was asked for, not to the customer's preferred channel)."""
+    payload = message.payload
+    channel, to = payload.get("channel"), payload.get("to")
+    if not isinstance(channel, str) or not isinstance(to, str) or not to:
+        raise PermanentDeliveryError("payload needs a channel and a recipient ('to')")
+    locale = payload.get("locale")
+    locale = locale if isinstance(locale, str) else None
+    template = payload.get("template")
+    if isinstance(template, str):
+        args = payload.get("args") or {}
+        if not isinstance(args, dict):
+            raise PermanentDeliveryError("payload 'args' must be an object")
+        text = renderer.render(template, args, locale)
+        return Rendered(
+            outbox_id=message.id,
+            kind=message.kind,
+            channel=channel,
+            to=to,
+            locale=text.locale,
+            text=text.text,
+            subject=text.subject,
+            payload=payload,
+        )
+    # Text written by a person (an agent's reply) is data, not a template.
+    if isinstance(payload.get("text"), str):
+        return Rendered(
+            outbox_id=message.id,
+            kind=message.kind,
+            channel=channel,
+            to=to,
+            locale=locale or renderer.default_locale,
+            text=payload["text"],
+            payload=payload,
+        )
+    raise PermanentDeliveryError("payload needs a 'template' or a 'text'")
+
+
+async def _for_customer(
+    resources: Resources,
+    channels: ChannelRegistry,
+    renderer: Renderer,
+    message: repository.ClaimedMessage,
+    notice: EventNotice,
+) -> Rendered:
+    """A domain event: the customer's locale, preferences and first reachable channel."""
+    payload = message.payload
+    customer_id = payload.get("customer_id")
+    if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+        raise PermanentDeliveryError("event payload needs a customer_id")
+    async with resources.sessionmaker() as session:
+        recipient = await repository.recipient(session, customer_id)
+    if recipient is None:
+        raise PermanentDeliveryError(f"customer {customer_id} not found")
+    if recipient.preferences.get(notice.category, True) is False:
+        raise Skipped(f"customer turned off {notice.category} notifications")
+    picked = pick_channel(recipient, set(channels))
+    if picked is None:
+        raise PermanentDeliveryError(f"customer {customer_id} has no reachable channel")
+    try:
+        args = notice.args(payload, resources.settings)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PermanentDeliveryError(f"malformed {message.kind} payload: {exc!r}") from None
+    text = renderer.render(notice.template, args, recipient.locale)
+    return Rendered(
+        outbox_id=message.id,
+        kind=message.kind,
+        channel=picked[0],
+        to=picked[1],
+        locale=text.locale,
+        text=text.text,
+        subject=text.subject,
+        payload=payload,
+    )
+
+
+async def _prepare(
+    resources: Resources,
+    channels: ChannelRegistry,
+    renderer: Renderer,
+    message: repository.ClaimedMessage,
+) -> Rendered:
+    if "channel" in message.payload:
+        return _direct(message, renderer)
+    notice = EVENTS.get(message.kind)
+    if notice is None:
+        raise PermanentDeliveryError(
+            f"no notification for kind {message.kind!r} and no channel in the payload"
+        )
+    return await _for_customer(resources, channels, renderer, message, notice)
+
+
+async def _deliver(
+    resources: Resources,
+    channels: ChannelRegistry,
+    renderer: Renderer,
+    options: WorkerOptions,
+    message: repository.ClaimedMessage,
+    clock: Clock,
+) -> None:
+    outcome: str
+    error: str | None = None
+    if message.attempts > options.max_attempts:
+        # Claimed again after its lease ran out: some send keeps killing the worker.
+        outcome, error = "dead", "retries exhausted: the lease expired on every attempt"
+    else:
+        try:
+            rendered = await _prepare(resources, channels, renderer, message)
+            channel = channels.get(rendered.channel)
+            if channel is None:
+                raise PermanentDeliveryError(f"no channel {rendered.channel!r} configured")
+            await asyncio.wait_for(channel.send(rendered), options.send_timeout)
+            outcome = "done"
+        except Skipped as exc:
+            outcome, error = "skipped", f"skipped: {exc}"
+        except (PermanentDeliveryError, RenderError) as exc:
+            outcome, error = "dead", _describe(exc, message.payload)
+        except (TemporaryDeliveryError, TimeoutError) as exc:
+            outcome, error = "retry", _describe(exc, message.payload)
+        except Exception as exc:
+            # A channel bug or a lost connection must not lose the message: retry, and
+            # dead-letter in the end.
+            log.exception("notification delivery failed unexpectedly", outbox_id=message.id)
+            outcome, error = "retry", _describe(exc, message.payload)
+    if outcome == "retry" and message.attempts >= options.max_attempts:
+        outcome, error = "dead", f"retries exhausted after {message.attempts} attempts: {error}"
+
+    now = clock()
+    async with unit_of_work(resources.sessionmaker) as session:
+        if outcome in ("done", "skipped"):
+            marked = await repository.mark_done(session, message, now, note=error)
+        elif outcome == "retry":
+            delay = backoff_delay(message.attempts, options)
+            marked = await repository.mark_retry(
+                session, message, error or "", now + timedelta(seconds=delay)
+            )
+        else:
+            marked = await repository.mark_dead(session, message, error or "", now)
+    fields = {"outbox_id": message.id, "kind": message.kind, "attempts": message.attempts}
+    if not marked:
+        log.warning("outbox row was claimed again before it was marked", **fields)
+    elif outcome == "done":
+        log.debug("notification delivered", **fields)
+    elif outcome == "skipped":
+        log.info("notification skipped", reason=error, **fields)
+    elif outcome == "retry":
+        log.info("notification delivery will be retried", error=error, **fields)
+    else:
+        log.warning("notification dead-lettered", error=error, **fields)
+
+
+async def deliver_once(
+    resources: Resources,
+    channels: ChannelRegistry,
+    options: WorkerOptions = DEFAULT_OPTIONS,
+    *,
+    renderer: Renderer | None = None,
+    clock: Clock = utcnow,
+) -> int:
+    """Claim one batch and deliver it; returns how many rows were claimed. Database errors
+    propagate (the caller waits and tries again); channel errors never do."""
+    renderer = renderer or Renderer(resources.settings.default_locale)
+    now = clock()
+    async with unit_of_work(resources.sessionmaker) as session:
+        claimed = await repository.claim_batch(
+            session,
+            limit=options.batch_size,
+            now=now,
+            lease_until=now + timedelta(seconds=options.lease_seconds),
+        )
+    if not claimed:
+        return 0
+    bound = asyncio.Semaphore(options.concurrency)
+
+    async def one(message: repository.ClaimedMessage) -> None:
+        async with bound:
+            await _deliver(resources, channels, renderer, options, message, clock)
+
+    results = await asyncio.gather(*(one(m) for m in claimed), return_exceptions=True)
+    # Unmarked rows stay claimed until their lease runs out, then go out again.
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return len(claimed)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def run_worker(
+    resources: Resources,
+    stop: asyncio.Event,
+    *,
+    channels: ChannelRegistry | None = None,
+    options: WorkerOptions = DEFAULT_OPTIONS,
+) -> None:
+    """Deliver until `stop` is set. A database or Redis outage is logged and waited out with
+    backoff; the loop never ends because of it."""
+    channels = channels if channels is not None else default_channels(resources.settings)
+    renderer = Renderer(resources.settings.default_locale)
+    failures = 0
+    log.info("notification worker started", channels=sorted(channels))
+    while not stop.is_set():
+        try:
+            claimed = await deliver_once(resources, channels, options, renderer=renderer)
+        except Exception as exc:
+            failures += 1
+            delay = min(options.outage_backoff_cap, options.poll_interval * 2.0 ** (failures - 1))
+            log.warning(
+                "notification worker: database or Redis unavailable; waiting",
+                error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                retry_in=delay,
+                failures=failures,
+            )
+            await _wait(stop, delay)
+            continue
+        if failures:
+            log.info("notification worker recovered", after_failures=failures)
+            failures = 0
+        if claimed < options.batch_size:
+            await _wait(stop, options.poll_interval)
+    log.info("notification worker stopped")
+
+
+async def run_standalone(settings: Settings, roles: Sequence[Role] | None = None) -> None:
+    """`python main.py worker`: run the notification worker (and any other background `roles`
+    given, such as the billing scheduler) until SIGINT or SIGTERM, finishing the work in hand."""
+    resources = Resources.create(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [
+        asyncio.create_task(role(resources, stop), name=getattr(role, "__name__", "role"))
+        for role in (roles if roles is not None else [run_worker])
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        # a role that crashed takes the process down (its supervisor restarts it), after the
+        # others have stopped cleanly
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            error = None if task.cancelled() else task.exception()
+            if error is not None:
+                raise error
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        await resources.close()

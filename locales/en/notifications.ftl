@@ -1,0 +1,43 @@
+# Notifications delivered by the outbox worker (notifications/render.py).
+# A message's value is the text; its `.subject` attribute is the email subject.
+# The payload's "args" become the variables ($code, $minutes ...).
+
+## auth
+
+# $code (string) one-time code; $minutes (number) how long it is valid.
+auth-password-reset-code =
+    Your password reset code: { $code }
+    The code is valid for { $minutes ->
+        [one] { $minutes } minute
+       *[other] { $minutes } minutes
+    }.
+    If you did not ask to reset your password, ignore this message. Never share the code.
+    .subject = Password reset
+
+## support
+
+# $ticket (number) ticket number; $event reply | status_changed; $status one of open,
+# in_progress, resolved, closed.
+ticket-updated =
+    { $event ->
+        [reply] There is a new reply to ticket #{ NUMBER($ticket, useGrouping: 0) }. Read it in your account or in the chat.
+       *[other] Ticket #{ NUMBER($ticket, useGrouping: 0) } has been updated. { $status ->
+            [open] Status: open.
+            [in_progress] Status: in progress.
+            [resolved] Status: resolved. If the problem persists, reply to this message.
+            [closed] Status: closed.
+           *[other] See your account for details.
+        }
+    }
+    .subject = Ticket #{ NUMBER($ticket, useGrouping: 0) } updated
+
+## billing
+
+# $balance (number, major units) the balance; $currency its code; $days (number) how many
+# days it lasts at the current tariff.
+billing-low-balance =
+    Your balance is { NUMBER($balance, minimumFractionDigits: 2) } { $currency }, enough for about { $days ->
+        [one] { $days } day
+       *[other] { $days } days
+    }. Top up to stay connected.
+    .subject = Your balance is running low
