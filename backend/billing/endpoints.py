@@ -1,5 +1,169 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.auth.tokens import Principal
+from backend.billing import service
+from backend.billing.schemas import (
+    BalanceOut,
+    InvoiceOut,
+    InvoicePage,
+    SubscriptionOut,
+    TariffIn,
+    TariffOut,
+    TariffPatch,
+    TransactionPage,
+)
+from backend.billing.tasks import business_today
+from backend.deps import (
+    CurrentAdmin,
+    CurrentCustomer,
+    CurrentStaff,
+    CurrentUser,
+    ResourcesDep,
+    SessionDep,
+    SettingsDep,
+    actor_of,
+    get_customer,
+    get_staff,
+)
+from backend.models import InvoiceStatus, Role
 
 router = APIRouter(tags=["billing"])
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+BeforeId = Annotated[int | None, Query(ge=1, description="cursor: `next_before_id` of a page")]
+TariffId = Annotated[int, Path(ge=1)]
+
+
+async def get_read_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
+    """A session in DBAPI autocommit mode for endpoints that run one SELECT: no BEGIN/COMMIT
+    round trips around it. Never use it for writes."""
+    async with resources.sessionmaker() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
+
+
+def get_customer_or_staff(principal: CurrentUser) -> Principal:
+    if principal.role is Role.customer:
+        return get_customer(principal)
+    return get_staff(principal)
+
+
+CustomerOrStaff = Annotated[Principal, Depends(get_customer_or_staff)]
+
+
+# --- the customer's own money ---------------------------------------------------------------
+
+
+@router.get("/billing/balance")
+async def get_balance(
+    principal: CurrentCustomer, session: ReadSessionDep, settings: SettingsDep
+) -> BalanceOut:
+    """The balance and how many days it lasts at the active tariff (`days_left` is null without
+    an active subscription). One database query."""
+    assert principal.customer_id is not None
+    return await service.balance(session, principal.customer_id, business_today(settings))
+
+
+@router.get("/billing/transactions")
+async def list_transactions(
+    principal: CurrentCustomer, session: SessionDep, limit: Limit = 20, before_id: BeforeId = None
+) -> TransactionPage:
+    """Ledger history, newest first."""
+    assert principal.customer_id is not None
+    return await service.transaction_page(
+        session, principal.customer_id, limit=limit, before_id=before_id
+    )
+
+
+@router.get("/billing/subscription")
+async def get_subscription(principal: CurrentCustomer, session: SessionDep) -> SubscriptionOut:
+    """The current (not ended) subscription with its tariff; 404 `no_subscription` without one."""
+    assert principal.customer_id is not None
+    return await service.require_subscription(session, principal.customer_id)
+
+
+# --- tariffs --------------------------------------------------------------------------------
+
+
+@router.get("/tariffs")
+async def list_tariffs(session: SessionDep) -> list[TariffOut]:
+    """Public: tariffs on sale, cheapest first."""
+    tariffs = await service.list_tariffs(session)
+    return [TariffOut.model_validate(t) for t in tariffs]
+
+
+@router.get("/admin/tariffs")
+async def list_all_tariffs(principal: CurrentStaff, session: SessionDep) -> list[TariffOut]:
+    """Every tariff, including withdrawn ones."""
+    tariffs = await service.list_tariffs(session, include_inactive=True)
+    return [TariffOut.model_validate(t) for t in tariffs]
+
+
+@router.post("/tariffs", status_code=status.HTTP_201_CREATED)
+async def create_tariff(
+    data: TariffIn, principal: CurrentAdmin, session: SessionDep, settings: SettingsDep
+) -> TariffOut:
+    tariff = await service.create_tariff(session, settings, data, actor_of(principal))
+    return TariffOut.model_validate(tariff)
+
+
+@router.patch("/tariffs/{tariff_id}")
+async def update_tariff(
+    tariff_id: TariffId,
+    data: TariffPatch,
+    principal: CurrentAdmin,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> TariffOut:
+    """Change a tariff; existing subscriptions see the new terms."""
+    tariff = await service.update_tariff(session, settings, tariff_id, data, actor_of(principal))
+    return TariffOut.model_validate(tariff)
+
+
+@router.post("/tariffs/{tariff_id}/deactivate")
+async def deactivate_tariff(
+    tariff_id: TariffId, principal: CurrentAdmin, session: SessionDep
+) -> TariffOut:
+    """Withdraw a tariff from sale (idempotent); current subscribers keep it."""
+    tariff = await service.deactivate_tariff(session, tariff_id, actor_of(principal))
+    return TariffOut.model_validate(tariff)
+
+
+# --- invoices -------------------------------------------------------------------------------
+
+
+@router.get("/invoices")
+async def list_invoices(
+    principal: CustomerOrStaff,
+    session: SessionDep,
+    customer_id: Annotated[int | None, Query(ge=1, description="required for staff")] = None,
+    status: InvoiceStatus | None = None,
+    limit: Limit = 50,
+    before_id: BeforeId = None,
+) -> InvoicePage:
+    """A customer's invoices, newest first. Customers see only their own."""
+    return await service.invoice_page(
+        session,
+        principal,
+        customer_id=customer_id,
+        status=status,
+        limit=limit,
+        before_id=before_id,
+    )
+
+
+@router.get("/invoices/{invoice_id}")
+async def get_invoice(
+    invoice_id: Annotated[int, Path(ge=1)], principal: CustomerOrStaff, session: SessionDep
+) -> InvoiceOut:
+    invoice = await service.get_invoice(session, principal, invoice_id)
+    return InvoiceOut.model_validate(invoice)

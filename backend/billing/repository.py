@@ -1,9 +1,20 @@
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from typing import NamedTuple
+
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import Account, Transaction
+from backend.models import (
+    Account,
+    BillingPeriod,
+    Invoice,
+    InvoiceStatus,
+    Subscription,
+    SubscriptionStatus,
+    Tariff,
+    Transaction,
+)
 
 
 async def lock_account(session: AsyncSession, customer_id: int) -> Account | None:
@@ -55,3 +66,124 @@ async def recent_transactions(
     if before_id is not None:
         query = query.where(Transaction.id < before_id)
     return list((await session.scalars(query)).all())
+
+
+async def transactions_for_customer(
+    session: AsyncSession, customer_id: int, limit: int, before_id: int | None = None
+) -> list[Transaction]:
+    """Newest first; the join saves looking the account up first."""
+    query = (
+        select(Transaction)
+        .join(Account, Account.id == Transaction.account_id)
+        .where(Account.customer_id == customer_id)
+        .order_by(Transaction.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        query = query.where(Transaction.id < before_id)
+    return list((await session.scalars(query)).all())
+
+
+class BalanceRow(NamedTuple):
+    balance: int
+    currency: str
+    price: int | None
+    billing_period: BillingPeriod | None
+
+
+async def balance_row(session: AsyncSession, customer_id: int) -> BalanceRow | None:
+    """Balance and the active tariff's price in ONE statement: GET /billing/balance is the
+    hottest read of the product (every bot menu header shows it)."""
+    query = (
+        select(Account.balance, Account.currency, Tariff.price, Tariff.billing_period)
+        .select_from(Account)
+        .outerjoin(
+            Subscription,
+            and_(
+                Subscription.customer_id == Account.customer_id,
+                Subscription.status == SubscriptionStatus.active,
+                Subscription.ended_on.is_(None),
+            ),
+        )
+        .outerjoin(Tariff, Tariff.id == Subscription.tariff_id)
+        .where(Account.customer_id == customer_id)
+        .order_by(Subscription.id.desc().nulls_last())
+        .limit(1)
+    )
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        return None
+    return BalanceRow(int(row[0]), str(row[1]), row[2], row[3])
+
+
+async def account_exists(session: AsyncSession, customer_id: int) -> bool:
+    found = await session.scalar(select(Account.id).where(Account.customer_id == customer_id))
+    return found is not None
+
+
+async def current_subscription(
+    session: AsyncSession, customer_id: int
+) -> tuple[Subscription, Tariff] | None:
+    """The newest subscription that has not ended (active, suspended or blocked)."""
+    row = (
+        await session.execute(
+            select(Subscription, Tariff)
+            .join(Tariff, Tariff.id == Subscription.tariff_id)
+            .where(Subscription.customer_id == customer_id, Subscription.ended_on.is_(None))
+            .order_by(Subscription.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+# --- tariffs --------------------------------------------------------------------------------
+
+
+async def tariffs(session: AsyncSession, *, include_inactive: bool) -> list[Tariff]:
+    query = select(Tariff).order_by(Tariff.price, Tariff.id)
+    if not include_inactive:
+        query = query.where(Tariff.is_active.is_(True))
+    return list((await session.scalars(query)).all())
+
+
+async def tariff_by_id(session: AsyncSession, tariff_id: int) -> Tariff | None:
+    return await session.get(Tariff, tariff_id)
+
+
+async def tariff_name_taken(
+    session: AsyncSession, name: str, exclude_id: int | None = None
+) -> bool:
+    """Case-insensitive: "Дом 100" and "дом 100" would confuse customers choosing a tariff."""
+    query = select(Tariff.id).where(func.lower(Tariff.name) == name.lower())
+    if exclude_id is not None:
+        query = query.where(Tariff.id != exclude_id)
+    return (await session.scalar(query.limit(1))) is not None
+
+
+# --- invoices -------------------------------------------------------------------------------
+
+
+async def invoices_for_customer(
+    session: AsyncSession,
+    customer_id: int,
+    *,
+    status: InvoiceStatus | None,
+    limit: int,
+    before_id: int | None,
+) -> list[Invoice]:
+    query = (
+        select(Invoice)
+        .where(Invoice.customer_id == customer_id)
+        .order_by(Invoice.id.desc())
+        .limit(limit)
+    )
+    if status is not None:
+        query = query.where(Invoice.status == status)
+    if before_id is not None:
+        query = query.where(Invoice.id < before_id)
+    return list((await session.scalars(query)).all())
+
+
+async def invoice_by_id(session: AsyncSession, invoice_id: int) -> Invoice | None:
+    return await session.get(Invoice, invoice_id)
