@@ -39,7 +39,9 @@ def create_engine(settings: Settings) -> AsyncEngine:
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"timeout": 10}
     else:
-        kwargs.update(pool_size=settings.db_pool_size, max_overflow=10, pool_pre_ping=True)
+        # No pre-ping: with asyncpg it costs three round trips per checkout. A dropped
+        # connection fails one request with 503 and invalidates the pool, which then reconnects.
+        kwargs.update(pool_size=settings.db_pool_size, max_overflow=10, pool_recycle=1800)
     engine = create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -1,4 +1,5 @@
-"""FastAPI dependencies as named Annotated aliases."""
+"""FastAPI dependencies as named Annotated aliases. All are `async def`: FastAPI runs a plain
+`def` dependency in a worker thread, a thread hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from backend.redis import Redis
 from backend.state import Resources
 
 
-def get_resources(request: Request) -> Resources:
+async def get_resources(request: Request) -> Resources:
     resources: Resources = request.app.state.resources
     return resources
 
@@ -27,15 +28,15 @@ def get_resources(request: Request) -> Resources:
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 
 
-def get_settings_dep(resources: ResourcesDep) -> Settings:
+async def get_settings_dep(resources: ResourcesDep) -> Settings:
     return resources.settings
 
 
-def get_redis(resources: ResourcesDep) -> Redis:
+async def get_redis(resources: ResourcesDep) -> Redis:
     return resources.redis
 
 
-def get_limiter(resources: ResourcesDep) -> RateLimiter:
+async def get_limiter(resources: ResourcesDep) -> RateLimiter:
     return resources.limiter
 
 
@@ -61,10 +62,6 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
 
 
-def revoked_sid_key(sid: str) -> str:
-    return f"auth:revoked-sid:{sid}"
-
-
 async def get_principal(
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -73,7 +70,7 @@ async def get_principal(
         raise NotAuthenticated()
     principal = decode_token(resources.settings, credentials.credentials, "access")
     # Logout, password change and deactivation put the session id here for the access lifetime.
-    if await resources.redis.exists(revoked_sid_key(principal.sid)):
+    if await resources.revocations.is_revoked(principal.sid):
         raise InvalidToken("session revoked")
     return principal
 
@@ -81,13 +78,13 @@ async def get_principal(
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def get_customer(principal: CurrentUser) -> Principal:
+def require_customer(principal: Principal) -> Principal:
     if principal.role is not Role.customer or principal.customer_id is None:
         raise Forbidden("customer account required")
     return principal
 
 
-def get_staff(principal: CurrentUser) -> Principal:
+def require_staff(principal: Principal) -> Principal:
     if principal.role not in (Role.agent, Role.admin):
         raise Forbidden("agent or admin role required")
     if not principal.has_mfa:
@@ -95,7 +92,30 @@ def get_staff(principal: CurrentUser) -> Principal:
     return principal
 
 
-def get_admin(principal: Annotated[Principal, Depends(get_staff)]) -> Principal:
+def customer_scope(principal: Principal) -> int | None:
+    """The customer id a request is limited to, or None for staff (who must have 2FA)."""
+    if principal.role is Role.customer:
+        customer_id = require_customer(principal).customer_id
+        assert customer_id is not None
+        return customer_id
+    require_staff(principal)
+    return None
+
+
+async def get_customer(principal: CurrentUser) -> Principal:
+    return require_customer(principal)
+
+
+async def get_staff(principal: CurrentUser) -> Principal:
+    return require_staff(principal)
+
+
+async def get_customer_or_staff(principal: CurrentUser) -> Principal:
+    customer_scope(principal)
+    return principal
+
+
+async def get_admin(principal: Annotated[Principal, Depends(get_staff)]) -> Principal:
     if principal.role is not Role.admin:
         raise Forbidden("admin role required")
     return principal
@@ -104,6 +124,7 @@ def get_admin(principal: Annotated[Principal, Depends(get_staff)]) -> Principal:
 CurrentCustomer = Annotated[Principal, Depends(get_customer)]
 CurrentStaff = Annotated[Principal, Depends(get_staff)]
 CurrentAdmin = Annotated[Principal, Depends(get_admin)]
+CurrentCustomerOrStaff = Annotated[Principal, Depends(get_customer_or_staff)]
 
 
 def actor_of(principal: Principal) -> Actor:

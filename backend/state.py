@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from backend.auth.revocations import RevocationList
 from backend.config import Settings
 from backend.db import create_engine, create_sessionmaker
 from backend.ratelimit import RateLimiter
@@ -19,6 +20,7 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     limiter: RateLimiter
+    revocations: RevocationList
 
     @classmethod
     def create(cls, settings: Settings) -> Resources:
@@ -30,8 +32,10 @@ class Resources:
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
             limiter=RateLimiter(redis),
+            revocations=RevocationList(redis),
         )
 
     async def close(self) -> None:
+        await self.revocations.close()
         await self.redis.aclose()
         await self.engine.dispose()

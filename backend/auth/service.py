@@ -25,7 +25,6 @@ from backend.context import current_request
 from backend.customers import repository as customers_repository
 from backend.customers import service as customers
 from backend.db import unit_of_work
-from backend.deps import revoked_sid_key
 from backend.errors import (
     Conflict,
     Forbidden,
@@ -201,13 +200,8 @@ async def issue_tokens(
 
 
 async def _deny_sessions(res: Resources, family_ids: list[str]) -> None:
-    ttl = res.settings.access_token_minutes * 60 + 60
-    if not family_ids:
-        return
-    async with res.redis.pipeline(transaction=False) as pipe:
-        for family_id in family_ids:
-            pipe.set(revoked_sid_key(family_id), "1", ex=ttl)
-        await pipe.execute()
+    """Refuse the sessions' access tokens at once, for as long as they could still be valid."""
+    await res.revocations.revoke(family_ids, res.settings.access_token_minutes * 60 + 60)
 
 
 async def login(session: AsyncSession, res: Resources, login_: str, password: str) -> LoginOut:

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Path, Query, status
 
-from backend.auth.tokens import Principal
 from backend.billing import service
 from backend.billing.schemas import (
     BalanceOut,
@@ -22,16 +19,14 @@ from backend.billing.tasks import business_today
 from backend.deps import (
     CurrentAdmin,
     CurrentCustomer,
+    CurrentCustomerOrStaff,
     CurrentStaff,
-    CurrentUser,
     ResourcesDep,
     SessionDep,
     SettingsDep,
     actor_of,
-    get_customer,
-    get_staff,
 )
-from backend.models import InvoiceStatus, Role
+from backend.models import InvoiceStatus
 
 router = APIRouter(tags=["billing"])
 
@@ -40,37 +35,20 @@ BeforeId = Annotated[int | None, Query(ge=1, description="cursor: `next_before_i
 TariffId = Annotated[int, Path(ge=1)]
 
 
-async def get_read_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    """A session in DBAPI autocommit mode for endpoints that run one SELECT: no BEGIN/COMMIT
-    round trips around it. Never use it for writes."""
-    async with resources.sessionmaker() as session:
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
-
-
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session)]
-
-
-def get_customer_or_staff(principal: CurrentUser) -> Principal:
-    if principal.role is Role.customer:
-        return get_customer(principal)
-    return get_staff(principal)
-
-
-CustomerOrStaff = Annotated[Principal, Depends(get_customer_or_staff)]
+CustomerOrStaff = CurrentCustomerOrStaff
 
 
 # --- the customer's own money ---------------------------------------------------------------
 
 
 @router.get("/billing/balance")
-async def get_balance(
-    principal: CurrentCustomer, session: ReadSessionDep, settings: SettingsDep
-) -> BalanceOut:
+async def get_balance(principal: CurrentCustomer, resources: ResourcesDep) -> BalanceOut:
     """The balance and how many days it lasts at the active tariff (`days_left` is null without
-    an active subscription). One database query."""
+    an active subscription). One database query, outside any transaction."""
     assert principal.customer_id is not None
-    return await service.balance(session, principal.customer_id, business_today(settings))
+    return await service.balance_fast(
+        resources.engine, principal.customer_id, business_today(resources.settings)
+    )
 
 
 @router.get("/billing/transactions")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from backend.audit import service as audit
 from backend.audit.service import Actor
@@ -66,7 +66,15 @@ def days_left(balance: int, price: int, period: BillingPeriod, today: date) -> i
 
 async def balance(session: AsyncSession, customer_id: int, today: date) -> BalanceOut:
     """`today` is the provider's business day (backend.billing.tasks.business_today)."""
-    row = await repository.balance_row(session, customer_id)
+    return _balance_out(await repository.balance_row(session, customer_id), today)
+
+
+async def balance_fast(engine: AsyncEngine, customer_id: int, today: date) -> BalanceOut:
+    """balance() for the hot endpoint: no session, one statement."""
+    return _balance_out(await repository.balance_row_fast(engine, customer_id), today)
+
+
+def _balance_out(row: repository.BalanceRow | None, today: date) -> BalanceOut:
     if row is None:
         raise AccountNotFound()
     days = None

@@ -13,12 +13,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from backend.auth.tokens import Principal
-from backend.deps import CurrentUser, SessionDep, SettingsDep, actor_of, get_customer, get_staff
+from backend.deps import CurrentUser, SessionDep, SettingsDep, actor_of, customer_scope
 from backend.documents import service
 from backend.documents.schemas import MAX_ID, DocumentFilter, DocumentList, DocumentOut
 from backend.documents.storage import DocumentStorage
 from backend.errors import ValidationFailed
-from backend.models import Document, Role
+from backend.models import Document
 
 router = APIRouter(tags=["documents"])
 
@@ -33,13 +33,7 @@ StorageDep = Annotated[DocumentStorage, Depends(get_storage)]
 
 
 def _customer_id_or_staff(principal: Principal) -> int | None:
-    """The caller's customer id, or None for staff (who must have signed in with 2FA)."""
-    if principal.role is Role.customer:
-        customer = get_customer(principal)
-        assert customer.customer_id is not None
-        return customer.customer_id
-    get_staff(principal)
-    return None
+    return customer_scope(principal)
 
 
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9._-]+")

@@ -18,10 +18,8 @@ from backend.deps import (
     CurrentUser,
     SessionDep,
     actor_of,
-    get_customer,
-    get_staff,
+    customer_scope,
 )
-from backend.models import Role
 from backend.support import service
 from backend.support.schemas import (
     MAX_ID,
@@ -45,13 +43,7 @@ TicketId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 def _customer_id_or_staff(principal: Principal) -> int | None:
-    """The caller's customer id, or None for staff (who must have signed in with 2FA)."""
-    if principal.role is Role.customer:
-        customer = get_customer(principal)
-        assert customer.customer_id is not None
-        return customer.customer_id
-    get_staff(principal)
-    return None
+    return customer_scope(principal)
 
 
 @router.post("/tickets", status_code=status.HTTP_201_CREATED)

@@ -541,3 +541,44 @@ async def test_agent_with_totp_signs_in_in_two_steps(client, session, settings):
     assert r.status_code == 200
     customers = await client.get("/api/v1/customers", headers=auth_header(r.json()["access_token"]))
     assert customers.status_code == 200
+
+
+async def test_revocation_reaches_other_processes(client, session, resources):
+    """Another API process (its own in-memory mirror) refuses a session revoked here."""
+    from backend.state import Resources
+
+    await make_customer(session, email="ivan@example.com")
+    await session.commit()
+    tokens = await tokens_for(client, "ivan@example.com")
+    other = Resources.create(resources.settings)
+    try:
+        sid = __import__("jwt").decode(tokens["access_token"], options={"verify_signature": False})[
+            "sid"
+        ]
+        assert await other.revocations.is_revoked(sid) is False  # starts the mirror
+        for _ in range(50):
+            if other.revocations.synced:
+                break
+            await asyncio.sleep(0.05)
+        assert other.revocations.synced
+        r = await client.post("/api/v1/auth/logout", headers=auth_header(tokens["access_token"]))
+        assert r.status_code == 204
+        for _ in range(50):
+            if await other.revocations.is_revoked(sid):
+                break
+            await asyncio.sleep(0.05)
+        assert await other.revocations.is_revoked(sid)
+        # a process that starts later loads the existing revocations
+        late = Resources.create(resources.settings)
+        try:
+            assert await late.revocations.is_revoked(sid)  # not synced yet: asks Redis
+            for _ in range(50):
+                if late.revocations.synced:
+                    break
+                await asyncio.sleep(0.05)
+            assert late.revocations.synced
+            assert await late.revocations.is_revoked(sid)
+        finally:
+            await late.close()
+    finally:
+        await other.close()

@@ -199,12 +199,8 @@ async def test_portable_path_on_sqlite_matches(tmp_path, resources):
     )
     engine = create_engine(settings)
     await upgrade(engine)
-    res = Resources(
-        settings=settings,
-        engine=engine,
-        sessionmaker=create_sessionmaker(engine),
-        redis=resources.redis,
-        limiter=resources.limiter,
+    res = dataclasses.replace(
+        resources, settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine)
     )
     try:
         async with res.sessionmaker() as s:

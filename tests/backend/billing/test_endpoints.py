@@ -12,7 +12,7 @@ from sqlalchemy import event
 from backend.billing import ledger
 from backend.billing.tasks import business_today
 from backend.models import BillingPeriod, Role, SubscriptionStatus, TransactionReason
-from tests.factories import make_subscription, make_tariff
+from tests.factories import make_customer, make_subscription, make_tariff
 
 BALANCE = "/api/v1/billing/balance"
 TRANSACTIONS = "/api/v1/billing/transactions"
@@ -114,7 +114,9 @@ async def test_balance_negative_with_active_subscription_is_zero_days(client, se
     assert r.json()["days_left"] == 0
 
 
-async def test_balance_is_one_query(client, session, resources, as_customer):
+async def test_balance_is_one_driver_query(client, session, resources, as_customer):
+    """The hot endpoint bypasses the ORM session: one statement on the driver, none through
+    SQLAlchemy's execution (so no BEGIN/COMMIT either)."""
     customer, headers = await as_customer(balance=35000)
     tariff = await make_tariff(session, price=70000)
     await make_subscription(session, customer, tariff)
@@ -125,8 +127,29 @@ async def test_balance_is_one_query(client, session, resources, as_customer):
         r = await client.get(BALANCE, headers=headers)
 
     assert r.status_code == 200
-    assert len(statements) == 1, statements
-    assert "accounts" in statements[0] and "tariffs" in statements[0]
+    assert r.json()["amount"] == 35000
+    assert statements == []
+
+
+async def test_fast_balance_query_matches_the_orm_query(session, resources):
+    """balance_row_fast (driver SQL) and balance_row (SQLAlchemy) agree in every case."""
+    from backend.billing import repository
+
+    monthly = await make_tariff(session, price=70000)
+    daily = await make_tariff(session, price=2500, billing_period=BillingPeriod.daily)
+    _, bare = await make_customer(session, with_user=False, balance=100)
+    _, active = await make_customer(session, with_user=False, balance=35000)
+    await make_subscription(session, active, monthly)
+    _, frozen = await make_customer(session, with_user=False, balance=-500)
+    await make_subscription(session, frozen, monthly, status=SubscriptionStatus.suspended)
+    _, two = await make_customer(session, with_user=False, balance=1)
+    await make_subscription(session, two, monthly)
+    await make_subscription(session, two, daily)
+    await session.commit()
+    for customer_id in (bare.id, active.id, frozen.id, two.id, 999999):
+        orm = await repository.balance_row(session, customer_id)
+        fast = await repository.balance_row_fast(resources.engine, customer_id)
+        assert fast == orm, customer_id
 
 
 async def test_balance_reflects_a_new_posting(client, session, as_customer):
