@@ -9,6 +9,7 @@ from backend.auth.endpoints import router as auth_router
 from backend.billing.endpoints import router as billing_router
 from backend.customers.endpoints import router as customers_router
 from backend.documents.endpoints import router as documents_router
+from backend.documents.generate_endpoints import router as documents_generate_router
 from backend.support.endpoints import router as support_router
 
 api_router = APIRouter(prefix="/api/v1")
@@ -18,6 +19,7 @@ for router in (
     billing_router,
     support_router,
     documents_router,
+    documents_generate_router,
     audit_router,
 ):
     api_router.include_router(router)

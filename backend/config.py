@@ -108,6 +108,23 @@ class Settings(BaseSettings):
     topup_min: int = Field(default=10000, ge=100)  # 100.00
     topup_max: int = Field(default=10_000_000, ge=100)  # 100 000.00
 
+    # Render acts and invoice PDFs in the billing run of the 1st (off: only on demand).
+    generate_period_documents: bool = True
+
+    # --- the provider's requisites, printed on contracts, invoices and acts ----------------
+    provider_legal_name: str = ""  # empty: APP_NAME
+    provider_inn: str = "7700000000"
+    provider_kpp: str = "770001001"
+    provider_ogrn: str = "1027700000000"
+    provider_address: str = "119000, г. Москва, ул. Примерная, д. 1"
+    provider_bank: str = "АО «Демо-Банк»"
+    provider_bik: str = "044525000"
+    provider_account: str = "40702810000000000000"
+    provider_correspondent_account: str = "30101810000000000000"
+    provider_phone: str = "+7 800 000-00-00"
+    provider_email: str = "billing@example.com"
+    provider_signatory: str = ""  # e.g. "Генеральный директор А. А. Петров"
+
     # --- payments -------------------------------------------------------------------------
     payment_provider: Literal["sandbox", "yookassa"] = "sandbox"
     sandbox_webhook_secret: SecretStr = SecretStr("demo-sandbox-webhook-secret")

@@ -7,7 +7,9 @@ tables (TRUNCATE) and an empty Redis database (TEST_REDIS_URL, default db 15).""
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -48,6 +50,10 @@ def _claim_redis_db() -> str:
 TEST_REDIS_URL = _claim_redis_db()
 
 
+# Nothing a test writes (SQLite files, documents) lands in the checkout's ./data.
+_DATA_DIR = Path(tempfile.mkdtemp(prefix="provider-desk-tests-"))
+
+
 def make_settings(**overrides: object) -> Settings:
     values: dict[str, object] = {
         "app_env": "test",
@@ -56,6 +62,7 @@ def make_settings(**overrides: object) -> Settings:
         "run_worker": False,
         "seed_demo": False,
         "db_pool_size": 60,
+        "data_dir": _DATA_DIR,
         "_env_file": None,
     }
     values.update(overrides)

@@ -154,6 +154,12 @@ async def _run(res: Resources, day: date, crash_after_chunks: int | None) -> Bil
             report.invoices_issued = await run_queries.issue_monthly_invoices(
                 session, day, settings.invoice_due_days, settings.currency
             )
+        if settings.generate_period_documents:
+            # Acts for the month that ended and the PDFs of today's invoices; resumable, so a
+            # crash here is finished by the next run of the day.
+            from backend.documents.generate import generate_period_documents
+
+            report.steps["documents"] = await generate_period_documents(res, day)
     report.lap("invoices", mark)
     report.seconds = round(time.perf_counter() - started, 3)
     async with unit_of_work(res.sessionmaker) as session:

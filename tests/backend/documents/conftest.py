@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from backend.app import create_app
+from backend.config import Settings
 from backend.documents.storage import DocumentStorage
 from backend.state import Resources
 
@@ -18,11 +19,19 @@ def documents_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def app(resources: Resources, documents_dir: Path):
-    settings = resources.settings.model_copy(update={"documents_dir": documents_dir})
-    return create_app(
-        settings, resources=dataclasses.replace(resources, settings=settings), roles=[]
-    )
+def doc_settings(resources: Resources, documents_dir: Path) -> Settings:
+    """The test settings with documents stored under tmp_path."""
+    return resources.settings.model_copy(update={"documents_dir": documents_dir})
+
+
+@pytest.fixture
+def doc_resources(resources: Resources, doc_settings: Settings) -> Resources:
+    return dataclasses.replace(resources, settings=doc_settings)
+
+
+@pytest.fixture
+def app(doc_resources: Resources):
+    return create_app(doc_resources.settings, resources=doc_resources, roles=[])
 
 
 @pytest.fixture
