@@ -62,7 +62,16 @@ def _serve(settings: Settings, run_worker: bool) -> None:
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", access_log=False)
+    # proxy_headers=False: TRUSTED_PROXIES (backend/middleware.py) is the only rule that
+    # decides which X-Forwarded-For to believe.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+    )
 
 
 def cmd_all(settings: Settings) -> None:

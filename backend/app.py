@@ -18,6 +18,7 @@ from backend.health import metrics_router
 from backend.health import router as health_router
 from backend.logging import get_logger
 from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
+from backend.payments.endpoints import pages_router
 from backend.state import Resources
 
 log = get_logger("app")
@@ -87,12 +88,14 @@ def create_app(
     app.include_router(health_router)
     app.include_router(metrics_router(metrics))
     app.include_router(api_router)
+    app.include_router(pages_router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+        expose_headers=["Idempotent-Replayed", "X-Request-Id"],
     )
 
     def list_paths() -> list[str]:

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     freeze_max_days: int = Field(default=90, ge=1)
     freeze_free_days_per_year: int = Field(default=30, ge=0)
     freeze_daily_fee: int = Field(default=500, ge=0)  # minor units per paid day
+    freeze_max_start_ahead_days: int = Field(default=90, ge=0)
     freeze_requires_non_negative_balance: bool = True
 
     # Allowed tariff transitions as {"from tariff id": [to tariff ids]}; empty = any active.
@@ -107,6 +108,7 @@ class Settings(BaseSettings):
 
     topup_min: int = Field(default=10000, ge=100)  # 100.00
     topup_max: int = Field(default=10_000_000, ge=100)  # 100 000.00
+    payment_create_per_hour: int = Field(default=20, ge=1)  # per customer
 
     # Render acts and invoice PDFs in the billing run of the 1st (off: only on demand).
     generate_period_documents: bool = True

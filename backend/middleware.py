@@ -79,7 +79,13 @@ def _client_ip(scope: Scope, trusted_proxies: list[str]) -> str | None:
     if ip and ip in trusted_proxies:
         for name, value in scope.get("headers", []):
             if name == b"x-forwarded-for":
-                return str(value.decode("latin-1").split(",")[0].strip()[:64])
+                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
+                # The client writes the leftmost entries; the rightmost address our own
+                # proxies did not add is the one that reached them.
+                for hop in reversed(hops):
+                    if hop not in trusted_proxies:
+                        return str(hop[:64])
+                return str(hops[0][:64]) if hops else ip
     return ip
 
 

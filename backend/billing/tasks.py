@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.billing import run_queries
+from backend.billing import promised, run_queries, suspensions, tariff_change
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.errors import Conflict
@@ -33,8 +33,15 @@ log = get_logger("billing.run")
 # suspensions that start or end, promised payments that expire). Each gets its own transaction
 # and returns a count for the report.
 MaintenanceStep = Callable[[AsyncSession, Settings, date, datetime], Awaitable[int]]
-PRE_CHARGE_STEPS: dict[str, MaintenanceStep] = {}
-POST_CHARGE_STEPS: dict[str, MaintenanceStep] = {}
+PRE_CHARGE_STEPS: dict[str, MaintenanceStep] = {
+    "tariff_changes": tariff_change.apply_due_changes,
+    # before the charges: a pause that starts today is not charged today
+    "suspensions": suspensions.process_day,
+}
+POST_CHARGE_STEPS: dict[str, MaintenanceStep] = {
+    # after the charges and before blocking: an expired credit leaves a debt to block on
+    "promised_payments": promised.expire_and_remind,
+}
 
 
 class BillingRunInProgress(Conflict):

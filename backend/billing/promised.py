@@ -1,0 +1,441 @@
+"""Promised payment (обещанный платёж): a temporary ledger credit that gives a debtor a few
+days of service, reversed when it expires or settled early by a payment
+(backend.billing.lifecycle.after_credit).
+
+The credit is the debt plus the cost of the term, capped at a number of monthly fees. The fee
+(if the provider sets one) is not posted up front: the reversal takes back the credit and the
+fee together, so a customer who never uses the money is not charged twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend import outbox
+from backend.audit import service as audit
+from backend.audit.service import SYSTEM, Actor
+from backend.billing import ledger, lifecycle, repository, rules
+from backend.billing.action_schemas import (
+    PromisedPaymentOut,
+    PromisedPaymentTaken,
+    PromisedPaymentTerms,
+)
+from backend.billing.service import NoSubscription
+from backend.config import Settings
+from backend.errors import AppError, Conflict
+from backend.models import (
+    Account,
+    BillingPeriod,
+    PromisedPayment,
+    PromisedPaymentStatus,
+    SubscriptionStatus,
+    Transaction,
+    TransactionReason,
+)
+
+REFERENCE_KIND = "promised_payment"
+WINDOW = timedelta(days=30)
+REMIND_BEFORE = timedelta(hours=24)
+
+
+class PromisedPaymentRefused(Conflict):
+    code = "pp_refused"
+    detail = "a promised payment is not available"
+
+
+class PpDisabled(PromisedPaymentRefused):
+    code = "pp_disabled"
+    detail = "promised payments are not offered"
+
+
+class SubscriptionSuspended(PromisedPaymentRefused):
+    code = "subscription_suspended"
+    detail = "the subscription is paused; a promised payment is not needed"
+
+
+class PpActive(PromisedPaymentRefused):
+    code = "pp_active"
+    detail = "a promised payment is already active"
+
+
+class PpTooFrequent(PromisedPaymentRefused):
+    code = "pp_too_frequent"
+    detail = "the promised payment limit for 30 days is used up"
+
+
+class PpPreviousNotRepaid(PromisedPaymentRefused):
+    code = "pp_previous_not_repaid"
+    detail = "the previous promised payment left a debt; pay it first"
+
+
+class PpDebtTooLarge(PromisedPaymentRefused):
+    code = "pp_debt_too_large"
+    detail = "the debt is larger than a promised payment can cover; pay part of it first"
+
+
+class BalanceSufficient(PromisedPaymentRefused):
+    code = "balance_sufficient"
+    detail = "the balance already covers the next days; nothing to promise"
+
+
+@dataclass(frozen=True)
+class Terms:
+    amount: int
+    fee: int
+    debt: int
+    daily_cost: int
+    term_days: int
+    expires_at: datetime
+    balance: int
+    currency: str
+
+
+def _local_day(settings: Settings, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(settings.billing_timezone)).date()
+
+
+def promised_amount(
+    balance: int, daily_cost: int, term_days: int, monthly_fee: int, cap_months: int
+) -> int:
+    """The debt plus the term's cost, capped at `cap_months` monthly fees (a cap avoids free
+    months)."""
+    debt = max(0, -balance)
+    return min(debt + daily_cost * term_days, cap_months * monthly_fee)
+
+
+async def _compute(
+    session: AsyncSession, settings: Settings, customer_id: int, now: datetime
+) -> Terms:
+    """The terms a customer gets now, or the refusal (raised) with its next step in `extra`."""
+    if not settings.pp_enabled:
+        raise PpDisabled()
+    found = await repository.current_subscription(session, customer_id)
+    if found is None:
+        raise NoSubscription()
+    sub, tariff = found
+    if sub.status is SubscriptionStatus.suspended:
+        raise SubscriptionSuspended()
+    balance, currency = await _balance(session, settings, customer_id)
+
+    active = await active_promised_payment(session, customer_id)
+    if active is not None:
+        # A payment settles it once the balance can carry the reversal (lifecycle.after_credit).
+        to_settle = active.amount + active.fee - balance - settings.block_threshold
+        raise PpActive(
+            promised_payment_id=active.id,
+            expires_at=active.expires_at,
+            amount_to_pay=max(0, to_settle),
+        )
+
+    # The unpaid debt comes first: it has a next step (pay) the limit does not.
+    debt = max(0, -balance)
+    if settings.pp_require_previous_repaid and debt > 0:
+        last = await _latest(session, customer_id)
+        if (
+            last is not None
+            and last.status is PromisedPaymentStatus.expired
+            and await _debt_since_reversal(session, last)
+        ):
+            raise PpPreviousNotRepaid(
+                f"the previous promised payment left a debt of {rules.format_money(debt)}; "
+                "pay it first",
+                amount_to_pay=debt,
+            )
+
+    recent = await _created_since(session, customer_id, now - WINDOW)
+    limit = settings.pp_max_per_30_days
+    if len(recent) >= limit:
+        # Available again once the limit-th most recent one leaves the 30-day window.
+        available_from = recent[limit - 1].created_at + WINDOW
+        raise PpTooFrequent(
+            f"available again from {available_from.isoformat()}",
+            available_from=available_from,
+        )
+
+    day = _local_day(settings, now)
+    period = tariff.billing_period
+    monthly_fee = (
+        tariff.price * rules.days_in_month(day) if period is BillingPeriod.daily else tariff.price
+    )
+    max_debt = settings.pp_max_debt_months * monthly_fee
+    if debt > max_debt:
+        to_pay = debt - max_debt
+        raise PpDebtTooLarge(
+            f"pay at least {rules.format_money(to_pay)} first", amount_to_pay=to_pay
+        )
+
+    daily_cost = rules.average_daily_cost(tariff.price, period, day) if tariff.price > 0 else 0
+    term = settings.pp_term_days
+    amount = promised_amount(balance, daily_cost, term, monthly_fee, settings.pp_cap_months)
+    if amount <= 0 or balance >= daily_cost * term:
+        raise BalanceSufficient()
+    short = -settings.block_threshold - (balance + amount)
+    if short > 0:
+        # The capped credit would not lift the block: a promise that gives no service.
+        raise PpDebtTooLarge(f"pay at least {rules.format_money(short)} first", amount_to_pay=short)
+    return Terms(
+        amount=amount,
+        fee=settings.pp_fee,
+        debt=debt,
+        daily_cost=daily_cost,
+        term_days=term,
+        expires_at=now + timedelta(days=term),
+        balance=balance,
+        currency=currency,
+    )
+
+
+async def terms(
+    session: AsyncSession, settings: Settings, customer_id: int, now: datetime
+) -> PromisedPaymentTerms:
+    """What a promised payment would give now; a refusal is an answer here, not an error."""
+    try:
+        t = await _compute(session, settings, customer_id, now)
+    except (PromisedPaymentRefused, NoSubscription) as refusal:
+        balance, currency = await _balance(session, settings, customer_id)
+        return _refusal_terms(refusal, balance, currency)
+    return PromisedPaymentTerms(
+        allowed=True,
+        amount=t.amount,
+        fee=t.fee,
+        total_to_repay=t.amount + t.fee,
+        debt=t.debt,
+        daily_cost=t.daily_cost,
+        term_days=t.term_days,
+        expires_at=t.expires_at,
+        balance=t.balance,
+        currency=t.currency,
+    )
+
+
+def _refusal_terms(refusal: AppError, balance: int, currency: str) -> PromisedPaymentTerms:
+    extra = refusal.extra
+    return PromisedPaymentTerms(
+        allowed=False,
+        reason=refusal.code,
+        detail=refusal.detail,
+        available_from=extra.get("available_from"),
+        amount_to_pay=extra.get("amount_to_pay"),
+        promised_payment_id=extra.get("promised_payment_id"),
+        expires_at=extra.get("expires_at"),
+        balance=balance,
+        currency=currency,
+    )
+
+
+async def take(
+    session: AsyncSession, settings: Settings, customer_id: int, now: datetime, actor: Actor
+) -> PromisedPaymentTaken:
+    """Grant the promised payment: the terms are computed again under the account lock (two
+    taps at once give one credit), the credit is posted and a debt block lifts."""
+    await repository.lock_account(session, customer_id)
+    t = await _compute(session, settings, customer_id, now)
+    pp = PromisedPayment(
+        customer_id=customer_id,
+        amount=t.amount,
+        fee=t.fee,
+        status=PromisedPaymentStatus.active,
+        expires_at=t.expires_at,
+        created_at=now,
+    )
+    session.add(pp)
+    await session.flush()
+    txn, _ = await ledger.post(
+        session,
+        customer_id=customer_id,
+        amount=t.amount,
+        reason=TransactionReason.promised_payment,
+        reference_kind=REFERENCE_KIND,
+        reference=f"{pp.id}:credit",
+        description="promised payment",
+        actor=actor,
+    )
+    restored = await lifecycle.restore_if_covered(
+        session, settings, customer_id, now, txn.balance_after
+    )
+    await audit.record(
+        session,
+        "billing.promised_payment_granted",
+        actor,
+        "promised_payment",
+        pp.id,
+        customer_id=customer_id,
+        amount=t.amount,
+        fee=t.fee,
+        expires_at=t.expires_at.isoformat(),
+    )
+    await outbox.enqueue(
+        session,
+        "promised_payment.granted",
+        {
+            "customer_id": customer_id,
+            "promised_payment_id": pp.id,
+            "amount": t.amount,
+            "fee": t.fee,
+            "expires_at": t.expires_at.isoformat(),
+            "restored": bool(restored),
+        },
+        f"pp-granted:{pp.id}",
+    )
+    return PromisedPaymentTaken(
+        promised_payment=PromisedPaymentOut.model_validate(pp),
+        balance=txn.balance_after,
+        restored_subscriptions=restored,
+    )
+
+
+async def expire_and_remind(
+    session: AsyncSession, settings: Settings, day: date, now: datetime
+) -> int:
+    """Billing-run step (safe to run more often: it is idempotent): remind once within 24 h
+    of expiry, and reverse the credit of expired ones. The run's blocking pass then blocks a
+    customer left below the threshold. Returns reminders + expiries."""
+    done = 0
+    for due in await _due_reminders(session, now):
+        due.reminded_at = now
+        await outbox.enqueue(
+            session,
+            "promised_payment.expiring",
+            {
+                "customer_id": due.customer_id,
+                "promised_payment_id": due.id,
+                "amount": due.amount,
+                "fee": due.fee,
+                "expires_at": due.expires_at.isoformat(),
+            },
+            f"pp-expiring:{due.id}",
+        )
+        done += 1
+    for pp_id, customer_id in await _expired(session, now):
+        await repository.lock_account(session, customer_id)  # lock order: account, then row
+        pp = await session.scalar(
+            select(PromisedPayment).where(PromisedPayment.id == pp_id).with_for_update()
+        )
+        if pp is None or pp.status is not PromisedPaymentStatus.active:
+            continue  # settled by a payment meanwhile
+        await lifecycle.reverse_promised_payment(session, pp, PromisedPaymentStatus.expired, now)
+        balance, _ = await _balance(session, settings, customer_id)
+        await audit.record(
+            session,
+            "billing.promised_payment_expired",
+            SYSTEM,
+            "promised_payment",
+            pp.id,
+            customer_id=customer_id,
+            reversed_amount=pp.amount + pp.fee,
+            balance=balance,
+        )
+        await outbox.enqueue(
+            session,
+            "promised_payment.expired",
+            {
+                "customer_id": customer_id,
+                "promised_payment_id": pp.id,
+                "amount": pp.amount,
+                "fee": pp.fee,
+                "balance": balance,
+            },
+            f"pp-expired:{pp.id}",
+        )
+        done += 1
+    await session.flush()
+    return done
+
+
+# --- queries (to move into backend/billing/repository.py) ------------------------------------
+
+
+async def active_promised_payment(
+    session: AsyncSession, customer_id: int
+) -> PromisedPayment | None:
+    return await session.scalar(
+        select(PromisedPayment)
+        .where(
+            PromisedPayment.customer_id == customer_id,
+            PromisedPayment.status == PromisedPaymentStatus.active,
+        )
+        .order_by(PromisedPayment.id.desc())
+        .limit(1)
+    )
+
+
+async def _created_since(
+    session: AsyncSession, customer_id: int, since: datetime
+) -> list[PromisedPayment]:
+    """Newest first."""
+    rows = await session.scalars(
+        select(PromisedPayment)
+        .where(PromisedPayment.customer_id == customer_id, PromisedPayment.created_at > since)
+        .order_by(PromisedPayment.created_at.desc(), PromisedPayment.id.desc())
+    )
+    return list(rows.all())
+
+
+async def _latest(session: AsyncSession, customer_id: int) -> PromisedPayment | None:
+    return await session.scalar(
+        select(PromisedPayment)
+        .where(PromisedPayment.customer_id == customer_id)
+        .order_by(PromisedPayment.created_at.desc(), PromisedPayment.id.desc())
+        .limit(1)
+    )
+
+
+async def _debt_since_reversal(session: AsyncSession, pp: PromisedPayment) -> bool:
+    """The reversal left the balance below zero and it has not been at zero or above since."""
+    reversal = await repository.transaction_by_reference(
+        session, REFERENCE_KIND, f"{pp.id}:reversal"
+    )
+    if reversal is None or reversal.balance_after >= 0:
+        return False
+    paid_since = await session.scalar(
+        select(
+            exists().where(
+                Transaction.account_id == reversal.account_id,
+                Transaction.id > reversal.id,
+                Transaction.balance_after >= 0,
+            )
+        )
+    )
+    return not paid_since
+
+
+async def _balance(session: AsyncSession, settings: Settings, customer_id: int) -> tuple[int, str]:
+    row = (
+        await session.execute(
+            select(Account.balance, Account.currency).where(Account.customer_id == customer_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return 0, settings.currency
+    return int(row[0]), str(row[1])
+
+
+async def _due_reminders(session: AsyncSession, now: datetime) -> list[PromisedPayment]:
+    rows = await session.scalars(
+        select(PromisedPayment)
+        .where(
+            PromisedPayment.status == PromisedPaymentStatus.active,
+            PromisedPayment.reminded_at.is_(None),
+            PromisedPayment.expires_at > now,
+            PromisedPayment.expires_at <= now + REMIND_BEFORE,
+        )
+        .order_by(PromisedPayment.id)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows.all())
+
+
+async def _expired(session: AsyncSession, now: datetime) -> list[tuple[int, int]]:
+    rows = await session.execute(
+        select(PromisedPayment.id, PromisedPayment.customer_id)
+        .where(
+            PromisedPayment.status == PromisedPaymentStatus.active,
+            PromisedPayment.expires_at <= now,
+        )
+        .order_by(PromisedPayment.id)
+    )
+    return [(int(i), int(c)) for i, c in rows.all()]

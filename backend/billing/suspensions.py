@@ -1,0 +1,508 @@
+"""Voluntary suspension (заморозка, vacation): the subscription is `suspended` from start_on to
+end_on inclusive, so the billing run charges no tariff fee; the first free days of the year
+cost nothing, later days a daily fee. It resumes by itself after end_on, or at once when the
+customer unfreezes (`resume_now`).
+
+Free days are counted per calendar year, against the year in which a pause starts; a pause
+resumed early gives its unused days back (its end_on becomes the resume day)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend import outbox
+from backend.audit import service as audit
+from backend.audit.service import SYSTEM, Actor
+from backend.billing import ledger, repository
+from backend.billing.action_schemas import SuspensionList, SuspensionOut, SuspensionQuote
+from backend.billing.service import NoSubscription
+from backend.config import Settings
+from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.models import (
+    Account,
+    Subscription,
+    SubscriptionStatus,
+    Suspension,
+    SuspensionStatus,
+    TransactionReason,
+)
+
+REFERENCE_KIND = "freeze"
+ENDING_NOTICE_DAYS = 3
+# How far ahead a pause may be booked (a setting when the provider asks for one).
+DEFAULT_MAX_START_AHEAD_DAYS = 90
+_ACTIVE = (SuspensionStatus.active,)
+_SCHEDULED = (SuspensionStatus.scheduled,)
+_OPEN = (SuspensionStatus.scheduled, SuspensionStatus.active)
+_COUNTED = (SuspensionStatus.scheduled, SuspensionStatus.active, SuspensionStatus.finished)
+
+
+class FreezeInvalidDates(ValidationFailed):
+    code = "freeze_invalid_dates"
+    detail = "end_on must not be before start_on"
+
+
+class FreezeInPast(Conflict):
+    code = "freeze_in_past"
+    detail = "a pause starts today or later"
+
+
+class FreezeStartTooFar(Conflict):
+    code = "freeze_start_too_far"
+    detail = "a pause can be booked at most 90 days ahead"
+
+
+class FreezeTooShort(Conflict):
+    code = "freeze_too_short"
+    detail = "the pause is shorter than the minimum"
+
+
+class FreezeTooLong(Conflict):
+    code = "freeze_too_long"
+    detail = "the pause is longer than the maximum"
+
+
+class FreezeOverlaps(Conflict):
+    code = "freeze_overlaps"
+    detail = "another pause overlaps these dates"
+
+
+class FreezeNegativeBalance(Conflict):
+    code = "freeze_negative_balance"
+    detail = "a pause needs a balance of zero or more; top up first"
+
+
+class SubscriptionBlocked(Conflict):
+    code = "subscription_blocked"
+    detail = "the subscription is blocked for debt; top up the balance first"
+
+
+class SuspensionNotFound(NotFound):
+    detail = "suspension not found"
+
+
+class FreezeNotCancellable(Conflict):
+    code = "freeze_not_cancellable"
+    detail = "only a scheduled pause can be cancelled; resume an active one"
+
+
+class FreezeNotActive(Conflict):
+    code = "freeze_not_active"
+    detail = "only an active pause can be resumed; cancel a scheduled one"
+
+
+def suspension_out(s: Suspension) -> SuspensionOut:
+    return SuspensionOut.model_validate(s)
+
+
+async def _build_quote(
+    session: AsyncSession,
+    settings: Settings,
+    customer_id: int,
+    start_on: date,
+    end_on: date,
+    today: date,
+) -> tuple[SuspensionQuote, Subscription]:
+    if end_on < start_on:
+        raise FreezeInvalidDates()
+    if start_on < today:
+        raise FreezeInPast()
+    ahead = int(getattr(settings, "freeze_max_start_ahead_days", DEFAULT_MAX_START_AHEAD_DAYS))
+    if start_on > today + timedelta(days=ahead):
+        raise FreezeStartTooFar(
+            f"a pause can be booked at most {ahead} days ahead",
+            latest_start_on=today + timedelta(days=ahead),
+        )
+    days = (end_on - start_on).days + 1
+    if days < settings.freeze_min_days:
+        raise FreezeTooShort(
+            f"a pause lasts at least {settings.freeze_min_days} days",
+            min_days=settings.freeze_min_days,
+        )
+    if days > settings.freeze_max_days:
+        raise FreezeTooLong(
+            f"a pause lasts at most {settings.freeze_max_days} days",
+            max_days=settings.freeze_max_days,
+        )
+    found = await repository.current_subscription(session, customer_id)
+    if found is None:
+        raise NoSubscription()
+    sub, tariff = found
+    balance = await _balance(session, customer_id)
+    if sub.status is SubscriptionStatus.blocked:
+        raise SubscriptionBlocked(amount_to_pay=max(0, -balance))
+    if settings.freeze_requires_non_negative_balance and balance < 0:
+        raise FreezeNegativeBalance(amount_to_pay=-balance)
+    clash = await _overlapping(session, customer_id, start_on, end_on)
+    if clash is not None:
+        raise FreezeOverlaps(
+            f"another pause ({clash.start_on.isoformat()} to {clash.end_on.isoformat()}) "
+            "overlaps these dates",
+            suspension_id=clash.id,
+        )
+    left = await free_days_left(session, settings, customer_id, start_on.year)
+    free = min(days, left)
+    fee = settings.freeze_daily_fee
+    quote = SuspensionQuote(
+        start_on=start_on,
+        end_on=end_on,
+        resume_on=end_on + timedelta(days=1),
+        days=days,
+        free_days=free,
+        paid_days=days - free,
+        daily_fee=fee,
+        fee_total=(days - free) * fee,
+        free_days_left=left,
+        starts_now=start_on == today,
+        currency=tariff.currency,
+    )
+    return quote, sub
+
+
+async def free_days_left(
+    session: AsyncSession, settings: Settings, customer_id: int, year: int
+) -> int:
+    used = await _days_used(session, customer_id, year)
+    return max(0, settings.freeze_free_days_per_year - used)
+
+
+async def quote(
+    session: AsyncSession,
+    settings: Settings,
+    customer_id: int,
+    start_on: date,
+    end_on: date,
+    today: date,
+) -> SuspensionQuote:
+    """Days, free days and the fee of a pause from start_on to end_on; refusals raise."""
+    result, _ = await _build_quote(session, settings, customer_id, start_on, end_on, today)
+    return result
+
+
+async def create(
+    session: AsyncSession,
+    settings: Settings,
+    customer_id: int,
+    start_on: date,
+    end_on: date,
+    today: date,
+    now: datetime,
+    actor: Actor,
+) -> SuspensionOut:
+    """Book the pause (the quote is computed again under the account lock); one that starts
+    today suspends the subscription at once."""
+    await repository.lock_account(session, customer_id)
+    q, sub = await _build_quote(session, settings, customer_id, start_on, end_on, today)
+    sub = await _lock_subscription(session, sub.id)
+    suspension = Suspension(
+        customer_id=customer_id,
+        subscription_id=sub.id,
+        start_on=start_on,
+        end_on=end_on,
+        status=SuspensionStatus.scheduled,
+        daily_fee=q.daily_fee,
+        free_days=q.free_days,
+    )
+    session.add(suspension)
+    await session.flush()
+    payload = _payload(suspension)
+    await audit.record(
+        session,
+        "billing.suspension_scheduled",
+        actor,
+        "suspension",
+        suspension.id,
+        customer_id=customer_id,
+        start_on=start_on.isoformat(),
+        end_on=end_on.isoformat(),
+        free_days=q.free_days,
+        daily_fee=q.daily_fee,
+    )
+    await outbox.enqueue(
+        session,
+        "suspension.scheduled",
+        {**payload, "fee_total": q.fee_total},
+        f"suspension-scheduled:{suspension.id}",
+    )
+    if start_on == today:
+        await _start(session, suspension, sub, actor)
+    await session.flush()
+    return suspension_out(suspension)
+
+
+async def cancel(
+    session: AsyncSession, customer_id: int, suspension_id: int, actor: Actor
+) -> SuspensionOut:
+    """Cancel a scheduled pause (an active one is ended with `resume_now`)."""
+    await repository.lock_account(session, customer_id)
+    suspension = await _own_for_update(session, customer_id, suspension_id)
+    if suspension.status is not SuspensionStatus.scheduled:
+        raise FreezeNotCancellable()
+    suspension.status = SuspensionStatus.cancelled
+    await session.flush()
+    await audit.record(
+        session,
+        "billing.suspension_cancelled",
+        actor,
+        "suspension",
+        suspension.id,
+        customer_id=customer_id,
+    )
+    await outbox.enqueue(
+        session,
+        "suspension.cancelled",
+        _payload(suspension),
+        f"suspension-cancelled:{suspension.id}",
+    )
+    return suspension_out(suspension)
+
+
+async def resume_now(
+    session: AsyncSession,
+    customer_id: int,
+    suspension_id: int,
+    today: date,
+    now: datetime,
+    actor: Actor,
+) -> SuspensionOut:
+    """Self-unfreeze: the pause ends today and the service is back at once. Unused days no
+    longer count against the year's free days."""
+    await repository.lock_account(session, customer_id)
+    suspension = await _own_for_update(session, customer_id, suspension_id)
+    if suspension.status is not SuspensionStatus.active:
+        raise FreezeNotActive()
+    suspension.status = SuspensionStatus.finished
+    suspension.resumed_at = now
+    suspension.end_on = min(suspension.end_on, max(suspension.start_on, today))
+    sub = await _lock_subscription(session, suspension.subscription_id)
+    if sub.status is SubscriptionStatus.suspended:
+        sub.status = SubscriptionStatus.active
+    await session.flush()
+    await audit.record(
+        session,
+        "billing.suspension_resumed",
+        actor,
+        "suspension",
+        suspension.id,
+        customer_id=customer_id,
+        end_on=suspension.end_on.isoformat(),
+    )
+    await outbox.enqueue(
+        session,
+        "suspension.ended",
+        {**_payload(suspension), "resumed_early": True},
+        f"suspension-ended:{suspension.id}",
+    )
+    return suspension_out(suspension)
+
+
+async def list_for_customer(
+    session: AsyncSession, settings: Settings, customer_id: int, today: date
+) -> SuspensionList:
+    items = await _for_customer(session, customer_id)
+    return SuspensionList(
+        items=[suspension_out(s) for s in items],
+        free_days_left=await free_days_left(session, settings, customer_id, today.year),
+    )
+
+
+async def process_day(session: AsyncSession, settings: Settings, day: date, now: datetime) -> int:
+    """Billing-run step, before the charges: end the pauses that are over (before starting
+    new ones, so back-to-back pauses keep the subscription suspended), start the ones due,
+    charge the day's fee for paid days and announce endings 3 days ahead. Idempotent.
+    Returns how many things it did."""
+    done = 0
+    for sid, customer_id in await _ids(session, _ACTIVE, ends_before=day):
+        await repository.lock_account(session, customer_id)
+        s = await _for_update(session, sid)
+        if s is None or s.status is not SuspensionStatus.active or s.end_on >= day:
+            continue
+        s.status = SuspensionStatus.finished
+        sub = await _lock_subscription(session, s.subscription_id)
+        if sub.status is SubscriptionStatus.suspended:
+            sub.status = SubscriptionStatus.active
+        await audit.record(
+            session, "billing.suspension_ended", SYSTEM, "suspension", s.id, customer_id=customer_id
+        )
+        await outbox.enqueue(
+            session,
+            "suspension.ended",
+            {**_payload(s), "resumed_early": False},
+            f"suspension-ended:{s.id}",
+        )
+        done += 1
+
+    for sid, customer_id in await _ids(session, _SCHEDULED, starts_by=day):
+        await repository.lock_account(session, customer_id)
+        s = await _for_update(session, sid)
+        if s is None or s.status is not SuspensionStatus.scheduled or s.start_on > day:
+            continue
+        if s.end_on < day:
+            # Wholly missed (the runs did not happen): nothing to suspend any more.
+            s.status = SuspensionStatus.finished
+        else:
+            await _start(session, s, await _lock_subscription(session, s.subscription_id), SYSTEM)
+        done += 1
+
+    for s in await _active_on(session, day):
+        if s.daily_fee > 0 and (day - s.start_on).days >= s.free_days:
+            _, created = await ledger.post(
+                session,
+                customer_id=s.customer_id,
+                amount=-s.daily_fee,
+                reason=TransactionReason.fee,
+                reference_kind=REFERENCE_KIND,
+                reference=f"freeze:{s.id}:{day.isoformat()}",
+                description="pause fee",
+            )
+            done += int(created)
+        if (s.end_on - day).days <= ENDING_NOTICE_DAYS:
+            done += int(
+                await outbox.enqueue(
+                    session,
+                    "suspension.ending",
+                    {**_payload(s), "resume_on": (s.end_on + timedelta(days=1)).isoformat()},
+                    f"suspension-ending:{s.id}",
+                )
+            )
+    await session.flush()
+    return done
+
+
+async def _start(
+    session: AsyncSession, suspension: Suspension, sub: Subscription, actor: Actor
+) -> None:
+    suspension.status = SuspensionStatus.active
+    # A subscription blocked meanwhile stays blocked: the pause only stops the charges.
+    if sub.status is SubscriptionStatus.active:
+        sub.status = SubscriptionStatus.suspended
+    await audit.record(
+        session,
+        "billing.suspension_started",
+        actor,
+        "suspension",
+        suspension.id,
+        customer_id=suspension.customer_id,
+    )
+    await outbox.enqueue(
+        session,
+        "suspension.started",
+        _payload(suspension),
+        f"suspension-started:{suspension.id}",
+    )
+
+
+def _payload(s: Suspension) -> dict[str, Any]:
+    return {
+        "customer_id": s.customer_id,
+        "suspension_id": s.id,
+        "subscription_id": s.subscription_id,
+        "start_on": s.start_on.isoformat(),
+        "end_on": s.end_on.isoformat(),
+    }
+
+
+# --- queries (to move into backend/billing/repository.py) ------------------------------------
+
+
+async def _balance(session: AsyncSession, customer_id: int) -> int:
+    value = await session.scalar(select(Account.balance).where(Account.customer_id == customer_id))
+    return int(value or 0)
+
+
+async def _overlapping(
+    session: AsyncSession, customer_id: int, start_on: date, end_on: date
+) -> Suspension | None:
+    return await session.scalar(
+        select(Suspension)
+        .where(
+            Suspension.customer_id == customer_id,
+            Suspension.status.in_(_OPEN),
+            Suspension.start_on <= end_on,
+            Suspension.end_on >= start_on,
+        )
+        .order_by(Suspension.start_on)
+        .limit(1)
+    )
+
+
+async def _days_used(session: AsyncSession, customer_id: int, year: int) -> int:
+    rows = await session.execute(
+        select(Suspension.start_on, Suspension.end_on).where(
+            Suspension.customer_id == customer_id,
+            Suspension.status.in_(_COUNTED),
+            Suspension.start_on >= date(year, 1, 1),
+            Suspension.start_on <= date(year, 12, 31),
+        )
+    )
+    return sum((end - start).days + 1 for start, end in rows.all())
+
+
+async def _for_customer(session: AsyncSession, customer_id: int) -> list[Suspension]:
+    rows = await session.scalars(
+        select(Suspension)
+        .where(Suspension.customer_id == customer_id)
+        .order_by(Suspension.start_on.desc(), Suspension.id.desc())
+        .limit(100)
+    )
+    return list(rows.all())
+
+
+async def _own_for_update(
+    session: AsyncSession, customer_id: int, suspension_id: int
+) -> Suspension:
+    found = await session.scalar(
+        select(Suspension)
+        .where(Suspension.id == suspension_id, Suspension.customer_id == customer_id)
+        .with_for_update()
+    )
+    if found is None:
+        raise SuspensionNotFound()  # someone else's pause looks the same as none
+    return found
+
+
+async def _for_update(session: AsyncSession, suspension_id: int) -> Suspension | None:
+    return await session.scalar(
+        select(Suspension).where(Suspension.id == suspension_id).with_for_update()
+    )
+
+
+async def _lock_subscription(session: AsyncSession, subscription_id: int) -> Subscription:
+    sub = await session.scalar(
+        select(Subscription).where(Subscription.id == subscription_id).with_for_update()
+    )
+    assert sub is not None  # a foreign key
+    return sub
+
+
+async def _ids(
+    session: AsyncSession,
+    statuses: tuple[SuspensionStatus, ...],
+    *,
+    ends_before: date | None = None,
+    starts_by: date | None = None,
+) -> list[tuple[int, int]]:
+    query = select(Suspension.id, Suspension.customer_id).where(Suspension.status.in_(statuses))
+    if ends_before is not None:
+        query = query.where(Suspension.end_on < ends_before)
+    if starts_by is not None:
+        query = query.where(Suspension.start_on <= starts_by)
+    rows = await session.execute(query.order_by(Suspension.id))
+    return [(int(i), int(c)) for i, c in rows.all()]
+
+
+async def _active_on(session: AsyncSession, day: date) -> list[Suspension]:
+    rows = await session.scalars(
+        select(Suspension)
+        .where(
+            Suspension.status == SuspensionStatus.active,
+            Suspension.start_on <= day,
+            Suspension.end_on >= day,
+        )
+        .order_by(Suspension.id)
+    )
+    return list(rows.all())

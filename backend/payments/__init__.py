@@ -1,0 +1,1 @@
+"""Payments: top-ups through providers (sandbox, YooKassa, Telegram) credited exactly once."""
