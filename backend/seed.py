@@ -151,6 +151,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> bool:
                 number=f"INV-{previous_start:%Y%m}-0001",
                 customer_id=customer.id,
                 amount=70000,
+                paid_amount=70000,
                 currency=settings.currency,
                 status=InvoiceStatus.paid,
                 period_start=previous_start,
