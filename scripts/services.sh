@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer on 127.0.0.1 for the tests: start them if they are
-# installed but stopped; install them from Debian's packages if missing and we are root.
+# Make sure what the tests need is here: PostgreSQL and Redis answering on 127.0.0.1 (started
+# if installed but stopped) and Chromium; missing packages are installed from Debian's
+# repositories when we are root.
 set -euo pipefail
 
 pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
@@ -18,14 +19,20 @@ wait_for() {
 
 apt_install() {
     if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null; then
-        echo "Please install and start $* (PostgreSQL on 127.0.0.1:5432 with trust auth for" \
-             "user postgres, Redis on 127.0.0.1:6379), or set TEST_DATABASE_URL/TEST_REDIS_URL." >&2
+        echo "Please install: $* (the tests need PostgreSQL on 127.0.0.1:5432 with trust auth" \
+             "for user postgres, Redis on 127.0.0.1:6379 and Chromium; or set" \
+             "TEST_DATABASE_URL, TEST_REDIS_URL and CHROMIUM_PATH)." >&2
         exit 1
     fi
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq "$@" >/dev/null
 }
+
+# Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
+if ! command -v chromium >/dev/null && [ -z "${CHROMIUM_PATH:-}" ]; then
+    apt_install chromium fonts-dejavu-core
+fi
 
 if [ -n "${TEST_DATABASE_URL:-}" ] && [ -n "${TEST_REDIS_URL:-}" ]; then
     exit 0  # the caller provides its own services

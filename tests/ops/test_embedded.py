@@ -41,6 +41,7 @@ def _env(data_dir: Path, port: int, billing_run: bool) -> tuple[dict[str, str], 
     env.update(
         HOST="127.0.0.1",
         PORT=str(port),
+        PUBLIC_URL=f"http://127.0.0.1:{port}",
         APP_ENV="development",
         SEED_DEMO="true",
         RUN_WORKER="true",
