@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, async_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FOUND = os.path.exists(CHROMIUM)
 # Without the background-networking flags Chromium keeps calling home on this closed network.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -25,7 +26,7 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    assert os.path.exists(CHROMIUM), f"Chromium not found at {CHROMIUM}: run scripts/test.sh"
+    assert CHROMIUM_FOUND, f"Chromium not found at {CHROMIUM}: run scripts/test.sh"
     async with async_playwright() as pw:
         b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
