@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -65,7 +67,32 @@ def encode_token(
     return jwt.encode(claims, _signing_key(settings), algorithm=ALGORITHMS[0])
 
 
+# Verified access tokens, so a client that calls many times in its token's 10 minutes pays for
+# the signature check once. Keyed by (key, token): a new SECRET_KEY never reuses an entry.
+# Expiry is checked on every hit; revocation is checked by the caller on every request.
+_VERIFIED: OrderedDict[tuple[str, str], tuple[float, Principal]] = OrderedDict()
+_VERIFIED_MAX = 10_000
+
+
 def decode_token(settings: Settings, token: str, typ: TokenType) -> Principal:
+    if typ == "access":
+        cache_key = (_signing_key(settings), token)
+        hit = _VERIFIED.get(cache_key)
+        if hit is not None:
+            expires, principal = hit
+            if time.time() < expires:
+                _VERIFIED.move_to_end(cache_key)
+                return principal
+            del _VERIFIED[cache_key]
+    principal, expires = _decode(settings, token, typ)
+    if typ == "access":
+        _VERIFIED[cache_key] = (expires, principal)
+        if len(_VERIFIED) > _VERIFIED_MAX:
+            _VERIFIED.popitem(last=False)
+    return principal
+
+
+def _decode(settings: Settings, token: str, typ: TokenType) -> tuple[Principal, float]:
     try:
         claims = jwt.decode(
             token,
@@ -82,13 +109,14 @@ def decode_token(settings: Settings, token: str, typ: TokenType) -> Principal:
         raise InvalidToken("wrong token type")
     try:
         customer_id = claims.get("cid")
-        return Principal(
+        principal = Principal(
             user_id=int(claims["sub"]),
             role=Role(claims["role"]),
             customer_id=int(customer_id) if customer_id is not None else None,
             sid=str(claims["sid"]),
             amr=tuple(str(x) for x in claims.get("amr", [])),
         )
+        return principal, float(claims["exp"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidToken("malformed claims") from exc
 

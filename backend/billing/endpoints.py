@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from backend.billing import service
 from backend.billing.schemas import (
@@ -41,14 +41,16 @@ CustomerOrStaff = CurrentCustomerOrStaff
 # --- the customer's own money ---------------------------------------------------------------
 
 
-@router.get("/billing/balance")
-async def get_balance(principal: CurrentCustomer, resources: ResourcesDep) -> BalanceOut:
+@router.get("/billing/balance", response_model=BalanceOut)
+async def get_balance(principal: CurrentCustomer, resources: ResourcesDep) -> Response:
     """The balance and how many days it lasts at the active tariff (`days_left` is null without
     an active subscription). One database query, outside any transaction."""
     assert principal.customer_id is not None
-    return await service.balance_fast(
+    out = await service.balance_fast(
         resources.engine, principal.customer_id, business_today(resources.settings)
     )
+    # Already a validated model: serialise it once instead of validating it again.
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.get("/billing/transactions")
