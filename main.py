@@ -132,6 +132,19 @@ def cmd_billing_run(settings: Settings, day: str | None = None) -> None:
     asyncio.run(_billing_run(settings, day))
 
 
+def cmd_nlu(action: str | None, path: str | None) -> None:
+    from pathlib import Path
+
+    from dialogs.nlu.cli import parse_stream, run_test
+
+    if action == "parse":
+        raise SystemExit(parse_stream(sys.stdin, sys.stdout))
+    if action == "test":
+        raise SystemExit(run_test(Path(path) if path else None, sys.stdout))
+    print("usage: python main.py nlu parse | nlu test [FILE]", file=sys.stderr)
+    raise SystemExit(2)
+
+
 COMMANDS = {
     "all": cmd_all,
     "api": cmd_api,
@@ -145,13 +158,17 @@ COMMANDS = {
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="main.py", description="provider-desk")
-    parser.add_argument("command", nargs="?", default="all", choices=sorted(COMMANDS))
+    parser.add_argument("command", nargs="?", default="all", choices=sorted([*COMMANDS, "nlu"]))
+    parser.add_argument("action", nargs="?", help="nlu: parse | test")
+    parser.add_argument("path", nargs="?", help="nlu test: a Rasa NLU YAML file or folder")
     parser.add_argument("--date", help="billing-run: the business day (default: today)")
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_json)
     if args.command == "billing-run":
         cmd_billing_run(settings, args.date)
+    elif args.command == "nlu":
+        cmd_nlu(args.action, args.path)
     else:
         COMMANDS[args.command](settings)
 

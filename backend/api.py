@@ -13,6 +13,8 @@ from backend.documents.endpoints import router as documents_router
 from backend.documents.generate_endpoints import router as documents_generate_router
 from backend.payments.endpoints import router as payments_router
 from backend.support.endpoints import router as support_router
+from backend.webchat.agent_endpoints import router as agent_router
+from backend.webchat.nlu_endpoints import router as nlu_router
 
 api_router = APIRouter(prefix="/api/v1")
 for router in (
@@ -25,5 +27,7 @@ for router in (
     documents_generate_router,
     audit_router,
     payments_router,
+    nlu_router,
+    agent_router,
 ):
     api_router.include_router(router)

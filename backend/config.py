@@ -146,6 +146,9 @@ class Settings(BaseSettings):
         ]
     )
 
+    # --- conversations ----------------------------------------------------------------------
+    chat_first_reply_minutes: int = Field(default=15, ge=1)  # promised to customers waiting
+
     log_level: str = "INFO"
     log_json: bool = False
 

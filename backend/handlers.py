@@ -122,6 +122,9 @@ async def dbapi_error(request: Request, exc: Exception) -> JSONResponse:
         return await integrity_error(request, exc)
     if _is_connection_problem(exc):
         return await database_unavailable(request, exc)
+    # 53300: too many connections; 57P03: the server is starting or shutting down
+    if getattr(exc.orig, "sqlstate", None) in ("53300", "57P03"):
+        return await database_unavailable(request, exc)
     # 22021: a NUL byte or invalid encoding; 22P05: untranslatable character
     if getattr(exc.orig, "sqlstate", None) in ("22021", "22P05"):
         return error_response(

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _PHONE_JUNK = re.compile(r"[\s\-().]")
 
@@ -29,3 +32,28 @@ def normalize_email(raw: str) -> str:
 
 def looks_like_email(login: str) -> bool:
     return "@" in login
+
+
+# Ids travel as BIGINT: anything larger is refused up front instead of overflowing in SQL.
+MAX_ID = 2**63 - 1
+
+# PostgreSQL refuses NUL in text, and other control characters are never meant; refuse them as
+# bad input rather than letting them reach the database.
+_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def multiline_text(value: str) -> str:
+    if _CONTROL_MULTILINE.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def single_line(value: str) -> str:
+    if _CONTROL_LINE.search(value):
+        raise ValueError("line breaks and control characters are not allowed")
+    return value
+
+
+Line = Annotated[str, AfterValidator(single_line)]
+Text = Annotated[str, AfterValidator(multiline_text)]

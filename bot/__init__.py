@@ -1,1 +1,1 @@
-"""Telegram adapter (aiogram 3): Telegram updates -> dialogs.Inbound, dialogs.Outbound -> Telegram."""
+"""Telegram adapter (aiogram 3): Telegram updates -> dialogs.Inbound, Outbound -> Telegram."""

@@ -1,1 +1,3 @@
-"""The channel-agnostic conversation engine: flows, NLU, the Rasa bridge. Never imports aiogram or fastapi."""
+"""The channel-agnostic conversation engine: flows, NLU, the Rasa bridge.
+
+Never imports aiogram or fastapi."""

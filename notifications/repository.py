@@ -39,12 +39,19 @@ def _due(now: datetime) -> Any:
 
 
 async def claim_batch(
-    session: AsyncSession, *, limit: int, now: datetime, lease_until: datetime
+    session: AsyncSession,
+    *,
+    limit: int,
+    now: datetime,
+    lease_until: datetime,
+    exclude_kinds: frozenset[str] = frozenset(),
 ) -> list[ClaimedMessage]:
-    """Claim up to `limit` due rows, oldest first. On PostgreSQL concurrent workers get
-    disjoint rows (FOR UPDATE SKIP LOCKED); SQLite serialises writers, and the embedded
-    default runs one worker."""
+    """Claim up to `limit` due rows, oldest first, leaving `exclude_kinds` to their own
+    consumers. On PostgreSQL concurrent workers get disjoint rows (FOR UPDATE SKIP LOCKED);
+    SQLite serialises writers, and the embedded default runs one worker."""
     candidates = select(outbox.c.id).where(_due(now)).order_by(outbox.c.id).limit(limit)
+    if exclude_kinds:
+        candidates = candidates.where(outbox.c.kind.not_in(sorted(exclude_kinds)))
     claim = update(outbox).values(
         status=OutboxStatus.processing,
         locked_until=lease_until,

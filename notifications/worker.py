@@ -29,7 +29,7 @@ from notifications.channels import (
     TemporaryDeliveryError,
     default_channels,
 )
-from notifications.events import EVENTS, EventNotice, pick_channel
+from notifications.events import ADAPTER, EVENTS, INTERNAL, EventNotice, pick_channel
 from notifications.render import Renderer, RenderError
 
 log = get_logger("notifications.worker")
@@ -144,7 +144,9 @@ async def _for_customer(
     if picked is None:
         raise PermanentDeliveryError(f"customer {customer_id} has no reachable channel")
     try:
-        args = notice.args(payload, resources.settings)
+        args = notice.args(
+            payload, resources.settings, renderer.catalog.locale_for(recipient.locale)
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise PermanentDeliveryError(f"malformed {message.kind} payload: {exc!r}") from None
     text = renderer.render(notice.template, args, recipient.locale)
@@ -168,6 +170,8 @@ async def _prepare(
 ) -> Rendered:
     if "channel" in message.payload:
         return _direct(message, renderer)
+    if message.kind in INTERNAL:
+        raise Skipped("internal event, not a customer notification")
     notice = EVENTS.get(message.kind)
     if notice is None:
         raise PermanentDeliveryError(
@@ -253,6 +257,7 @@ async def deliver_once(
             limit=options.batch_size,
             now=now,
             lease_until=now + timedelta(seconds=options.lease_seconds),
+            exclude_kinds=ADAPTER,
         )
     if not claimed:
         return 0

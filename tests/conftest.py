@@ -10,6 +10,7 @@ import os
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -55,18 +56,18 @@ _DATA_DIR = Path(tempfile.mkdtemp(prefix="provider-desk-tests-"))
 
 
 def make_settings(**overrides: object) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "app_env": "test",
         "database_url": TEST_DATABASE_URL,
         "redis_url": TEST_REDIS_URL,
         "run_worker": False,
         "seed_demo": False,
-        "db_pool_size": 60,
+        "db_pool_size": 20,
         "data_dir": _DATA_DIR,
         "_env_file": None,
     }
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 async def _recreate_database(url: str) -> None:
@@ -163,3 +164,34 @@ async def client(app) -> AsyncIterator[AsyncClient]:
     transport = ASGITransport(app=app, client=("203.0.113.7", 50000))
     async with AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+Headers = dict[str, str]
+
+
+@pytest.fixture
+def as_customer(session: AsyncSession, settings: Settings):
+    """Create (and commit) a customer with a sign-in; returns it and its auth headers."""
+    from tests.factories import access_token_for, auth_header, make_customer
+
+    async def factory(**overrides: Any):
+        user, customer = await make_customer(session, **overrides)
+        await session.commit()
+        assert user is not None
+        return customer, auth_header(access_token_for(settings, user, customer_id=customer.id))
+
+    return factory
+
+
+@pytest.fixture
+def as_staff(session: AsyncSession, settings: Settings):
+    """Create (and commit) an agent or admin; `mfa=False` mints a token without 2FA."""
+    from backend.models import Role
+    from tests.factories import access_token_for, auth_header, make_user
+
+    async def factory(role: Role = Role.agent, mfa: bool | None = None):
+        user = await make_user(session, role=role)
+        await session.commit()
+        return user, auth_header(access_token_for(settings, user, mfa=mfa))
+
+    return factory

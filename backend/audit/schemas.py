@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -13,20 +11,7 @@ from pydantic import (
     model_validator,
 )
 
-# Ids travel as BIGINT: anything larger is refused up front instead of overflowing in SQL.
-MAX_ID = 2**63 - 1
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _single_line(value: str) -> str:
-    # PostgreSQL refuses NUL in text: bad input, not a database failure.
-    if _CONTROL.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-Line = Annotated[str, AfterValidator(_single_line)]
+from backend.validation import MAX_ID, Line
 
 
 class AuditFilter(BaseModel):

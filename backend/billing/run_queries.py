@@ -432,19 +432,30 @@ async def issue_monthly_invoices(
             insert(Invoice)
             .values(values)
             .on_conflict_do_nothing(index_elements=["number"])
-            .returning(Invoice.id, Invoice.customer_id, Invoice.number)
+            .returning(
+                Invoice.id, Invoice.customer_id, Invoice.number, Invoice.amount, Invoice.status
+            )
         )
         created = result.all()
         issued += len(created)
+        due = (day + timedelta(days=due_days)).isoformat()
         await _insert_outbox_rows(
             session,
             [
                 {
                     "kind": "invoice.issued",
-                    "payload": {"customer_id": int(c), "invoice_id": int(i), "number": num},
+                    "payload": {
+                        "customer_id": int(c),
+                        "invoice_id": int(i),
+                        "number": num,
+                        "amount": int(amount),
+                        "currency": currency,
+                        "due_date": due,
+                        "status": InvoiceStatus(status).value,
+                    },
                     "dedup_key": f"invoice-issued:{int(i)}",
                 }
-                for i, c, num in created
+                for i, c, num, amount, status in created
             ],
         )
     return issued

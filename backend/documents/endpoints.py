@@ -15,10 +15,11 @@ from fastapi import APIRouter, Depends, Header, Path, Query, Response
 from backend.auth.tokens import Principal
 from backend.deps import CurrentUser, SessionDep, SettingsDep, actor_of, customer_scope
 from backend.documents import service
-from backend.documents.schemas import MAX_ID, DocumentFilter, DocumentList, DocumentOut
+from backend.documents.schemas import DocumentFilter, DocumentList, DocumentOut
 from backend.documents.storage import DocumentStorage
 from backend.errors import ValidationFailed
 from backend.models import Document
+from backend.validation import MAX_ID
 
 router = APIRouter(tags=["documents"])
 

@@ -815,7 +815,15 @@ async def invoice_for_period(
     await outbox.enqueue(
         session,
         "invoice.issued",
-        {"customer_id": customer_id, "invoice_id": invoice.id, "number": invoice.number},
+        {
+            "customer_id": customer_id,
+            "invoice_id": invoice.id,
+            "number": invoice.number,
+            "amount": invoice.amount,
+            "currency": invoice.currency,
+            "due_date": invoice.due_date.isoformat(),
+            "status": invoice.status.value,
+        },
         f"invoice-issued:{invoice.id}",
     )
     generated = await invoice_document(session, settings, invoice.id, actor=actor)

@@ -17,10 +17,11 @@ from backend.auth.tokens import Principal
 from backend.billing.schemas import InvoiceOut
 from backend.deps import CurrentUser, SessionDep, SettingsDep, actor_of, customer_scope
 from backend.documents import generate
-from backend.documents.schemas import MAX_ID, DocumentOut
+from backend.documents.schemas import DocumentOut
 from backend.documents.service import CustomerNotFound
 from backend.errors import ValidationFailed
 from backend.models import DocumentKind
+from backend.validation import MAX_ID
 
 router = APIRouter(tags=["documents"])
 

@@ -22,7 +22,6 @@ from backend.deps import (
 )
 from backend.support import service
 from backend.support.schemas import (
-    MAX_ID,
     CustomerTicketFilter,
     MessageIn,
     MessageOut,
@@ -36,6 +35,7 @@ from backend.support.schemas import (
     TicketQueue,
     TicketUpdateIn,
 )
+from backend.validation import MAX_ID
 
 router = APIRouter(tags=["support"])
 

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -14,30 +12,7 @@ from pydantic import (
 )
 
 from backend.models import Role, TicketCategory, TicketPriority, TicketStatus
-
-# Ids travel as BIGINT: anything larger is refused up front instead of overflowing in SQL.
-MAX_ID = 2**63 - 1
-
-# PostgreSQL refuses NUL in text, and other control characters are never meant; refuse them as
-# bad input rather than letting them reach the database.
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _multiline(value: str) -> str:
-    if _CONTROL_MULTILINE.search(value):
-        raise ValueError("control characters are not allowed")
-    return value
-
-
-def _single_line(value: str) -> str:
-    if _CONTROL_LINE.search(value):
-        raise ValueError("line breaks and control characters are not allowed")
-    return value
-
-
-Line = Annotated[str, AfterValidator(_single_line)]
-Text = Annotated[str, AfterValidator(_multiline)]
+from backend.validation import MAX_ID, Line, Text
 
 
 class Strict(BaseModel):

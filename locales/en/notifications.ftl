@@ -41,3 +41,32 @@ billing-low-balance =
        *[other] { $days } days
     }. Top up to stay connected.
     .subject = Your balance is running low
+
+# $currency (string) ISO code: how an amount's currency is written after the number.
+notifications-currency-sign = { $currency }
+
+# $promised yes | no: whether the provider offers promised payments.
+billing-subscription-blocked =
+    Your internet is suspended: there is not enough money on your account. { $promised ->
+        [yes] Top up your balance or take a promised payment.
+       *[no] Top up your balance and the service resumes automatically.
+    }
+    .subject = Internet suspended
+billing-subscription-restored = Your internet is working again.
+    .subject = Internet restored
+# $number (string) the invoice number; $state due | paid | issued. With due and paid:
+# $amount (number, major units), $currency (string), $due (string) the payment deadline.
+billing-invoice-issued =
+    { $state ->
+        [due] Invoice No. { $number } for { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign } has been issued. Please pay by { $due }.
+        [paid] Invoice No. { $number } for { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign } has been issued and already paid from your balance.
+       *[other] Invoice No. { $number } has been issued. You can find it in your account.
+    }
+    .subject = Invoice No. { $number }
+
+## payments
+
+# $amount (number, major units) the payment; $balance (number) the balance after it;
+# $currency (string) ISO code.
+payments-credited = Payment of { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign } received. Your balance is { NUMBER($balance, minimumFractionDigits: 2) } { notifications-currency-sign }.
+    .subject = Payment received

@@ -43,3 +43,36 @@ billing-low-balance =
        *[many] { $days } дней
     }. Пополните баланс, чтобы интернет не отключился.
     .subject = Заканчиваются средства на счёте
+
+# $currency (string) ISO code: how an amount's currency is written after the number.
+notifications-currency-sign =
+    { $currency ->
+        [RUB] ₽
+       *[other] { $currency }
+    }
+
+# $promised yes | no: whether the provider offers promised payments.
+billing-subscription-blocked =
+    Интернет приостановлен: на счёте недостаточно средств. { $promised ->
+        [yes] Пополните баланс или подключите обещанный платёж.
+       *[no] Пополните баланс, и доступ восстановится автоматически.
+    }
+    .subject = Интернет приостановлен
+billing-subscription-restored = Интернет снова работает.
+    .subject = Доступ восстановлен
+# $number (string) the invoice number; $state due | paid | issued. With due and paid:
+# $amount (number, major units), $currency (string), $due (string) the payment deadline.
+billing-invoice-issued =
+    { $state ->
+        [due] Выставлен счёт № { $number } на { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign }, оплатить до { $due }.
+        [paid] Выставлен счёт № { $number } на { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign }. Он уже оплачен с баланса.
+       *[other] Выставлен счёт № { $number }. Он в личном кабинете.
+    }
+    .subject = Счёт № { $number }
+
+## payments
+
+# $amount (number, major units) the payment; $balance (number) the balance after it;
+# $currency (string) ISO code.
+payments-credited = Зачислено { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign }. Баланс { NUMBER($balance, minimumFractionDigits: 2) } { notifications-currency-sign }.
+    .subject = Платёж зачислен

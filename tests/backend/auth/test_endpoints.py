@@ -210,6 +210,7 @@ async def test_two_concurrent_refreshes_exactly_one_wins(client, session):
 
 async def test_refresh_rejects_garbage_and_expired(client, session):
     user, _ = await make_customer(session, email="ivan@example.com")
+    assert user is not None
     await session.commit()
     assert (await client.post(REFRESH, json={"refresh_token": "x" * 43})).status_code == 401
     assert (await client.post(REFRESH, json={})).status_code == 422
@@ -246,6 +247,7 @@ def _b64(data: dict) -> str:
 
 async def test_tampered_expired_and_alg_none_tokens_rejected(client, session, settings):
     user, customer = await make_customer(session, email="ivan@example.com")
+    assert user is not None
     await session.commit()
     good = access_token_for(settings, user, customer_id=customer.id)
     assert (await client.get(ME, headers=auth_header(good))).status_code == 200
@@ -519,7 +521,7 @@ async def test_agent_login_without_totp_cannot_act(client, session, settings):
     r = await client.get("/api/v1/customers", headers=auth_header(tokens["access_token"]))
     assert r.status_code == 403
     assert r.json()["error"] == "mfa_required"
-    secret, confirmed = await _enroll(client, tokens["access_token"])
+    _secret, confirmed = await _enroll(client, tokens["access_token"])
     r = await client.get(
         "/api/v1/customers", headers=auth_header(confirmed["tokens"]["access_token"])
     )

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,9 +19,8 @@ from httpx import ASGITransport, AsyncClient
 from sqlalchemy import func, select
 
 from backend.app import create_app
-from backend.models import Account, Customer, Role, Transaction, User
+from backend.models import Account, Transaction
 from backend.state import Resources
-from tests.factories import access_token_for, auth_header, make_customer, make_user
 
 Headers = dict[str, str]
 AppFactory = Callable[..., FastAPI]
@@ -86,29 +85,6 @@ async def serve(make: Callable[[str], FastAPI]) -> AsyncIterator[tuple[FastAPI, 
         server.should_exit = True
         await asyncio.wait_for(task, 15)
         sock.close()
-
-
-@pytest.fixture
-def as_customer(session, settings) -> Callable[..., Awaitable[tuple[Customer, Headers]]]:
-    """Create (and commit) a customer with a sign-in; returns it and its auth headers."""
-
-    async def factory(**overrides: Any) -> tuple[Customer, Headers]:
-        user, customer = await make_customer(session, **overrides)
-        await session.commit()
-        assert user is not None
-        return customer, auth_header(access_token_for(settings, user, customer_id=customer.id))
-
-    return factory
-
-
-@pytest.fixture
-def as_staff(session, settings) -> Callable[..., Awaitable[tuple[User, Headers]]]:
-    async def factory(role: Role = Role.agent, mfa: bool | None = None) -> tuple[User, Headers]:
-        user = await make_user(session, role=role)
-        await session.commit()
-        return user, auth_header(access_token_for(settings, user, mfa=mfa))
-
-    return factory
 
 
 def key_header(headers: Headers, key: str | None = None) -> Headers:

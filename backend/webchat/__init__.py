@@ -1,0 +1,2 @@
+"""The dialog engine's HTTP faces: NLU parse (and later the widget socket, agent API, Rasa
+webhook)."""

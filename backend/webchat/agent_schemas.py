@@ -1,0 +1,84 @@
+"""The agent API's request and response bodies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ReplyIn(Strict):
+    text: Annotated[str, Field(min_length=1, max_length=4000)] | None = Field(
+        default=None, description="the message; with `document_id`, the document's caption"
+    )
+    document_id: Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)] | None = Field(
+        default=None, description="one of this conversation's customer's documents"
+    )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ReplyIn:
+        if self.text is None and self.document_id is None:
+            raise ValueError("give `text`, `document_id` or both")
+        return self
+
+
+class CloseIn(Strict):
+    resolution: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class ConversationOut(BaseModel):
+    id: int
+    channel: str
+    state: Literal["bot", "waiting_agent", "agent", "closed"]
+    customer_id: int | None
+    agent_id: int | None
+    locale: str | None
+    updated_at: datetime = Field(description="when the state last changed (waiting since)")
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationOut]
+
+
+class MessageOut(BaseModel):
+    id: int
+    direction: Literal["in", "out"]
+    sender: Literal["customer", "bot", "agent", "system"]
+    agent_id: int | None
+    text: str | None
+    item: dict[str, Any] | None = Field(description="the Outbound item as the engine sent it")
+    created_at: datetime
+
+
+class CustomerSummary(BaseModel):
+    id: int
+    full_name: str
+    contract_number: str
+    balance: int | None = Field(description="minor units")
+    currency: str | None
+    days_left: int | None
+    tariff: str | None
+    subscription_status: str | None
+
+
+class BotState(BaseModel):
+    flow: str | None
+    step: str | None
+    slots: dict[str, Any]
+    misses: int
+
+
+class ConversationDetail(BaseModel):
+    conversation: ConversationOut
+    bot: BotState = Field(description="the flow the bot was in and the slots it collected")
+    customer: CustomerSummary | None
+    messages: list[MessageOut]
+
+
+class MessageCreated(BaseModel):
+    message_id: int

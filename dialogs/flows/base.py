@@ -1,0 +1,102 @@
+"""The flow framework. A flow is a small state machine over named steps and slots:
+
+- `start()` begins it (filling slots from the message's entities) and asks the first question,
+- `handle()` takes the customer's input at the current step and either moves on
+  (`state.goto(step)` + the next question), finishes (`state.finish()`), or returns None when
+  it could not use the input (the engine then re-routes by intent or asks again),
+- `ask()` renders the question of the current step again (after "back" or a miss).
+
+The engine owns cancel, back and menu (words and buttons) for every flow, persists the state
+and stores the transcript; a flow only calls backend services and returns Outbound items.
+Anything that changes money or service is asked for confirmation first."""
+
+from __future__ import annotations
+
+from abc import ABC
+from typing import ClassVar
+
+from dialogs.context import TurnContext, TurnInput
+from dialogs.state import FlowState
+from dialogs.types import Button, Outbound, Text, payload
+
+NAV = "nav"  # the engine's own buttons: v1:nav:menu, v1:nav:cancel, v1:nav:back, v1:nav:agent
+
+
+class Flow(ABC):
+    name: ClassVar[str]
+    # NLU intents that start this flow
+    intents: ClassVar[frozenset[str]] = frozenset()
+    # needs an identified customer: the engine hands over to `identify` first
+    needs_customer: ClassVar[bool] = False
+    # the main-menu button (a catalog key), or None when the flow is not on the menu
+    menu_label: ClassVar[str | None] = None
+    # starting it keeps the flow in progress (talk_to_agent: the agent sees the slots)
+    keeps_state: ClassVar[bool] = False
+
+    async def start(self, ctx: TurnContext, state: FlowState, turn: TurnInput) -> list[Outbound]:
+        """Begin the flow. One-shot answers leave `state` idle; multi-step flows call
+        `state.start(self.name, step, slots)` and ask their first question."""
+        raise NotImplementedError
+
+    async def ask(self, ctx: TurnContext, state: FlowState) -> list[Outbound]:
+        """The question of `state.step`, again."""
+        return []
+
+    async def handle(
+        self, ctx: TurnContext, state: FlowState, turn: TurnInput
+    ) -> list[Outbound] | None:
+        """The customer's input at `state.step`; None when it is not an answer to the step."""
+        return None
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def btn(
+        self, ctx: TurnContext, key: str, step: str, arg: str | int = "", **args: object
+    ) -> Button:
+        return ctx.button(key, self.name, step, arg, **args)
+
+
+def nav_row(ctx: TurnContext, *, back: bool = True) -> tuple[Button, ...]:
+    """[Back] [Cancel] under every question of a multi-step flow."""
+    row = [ctx.button("dialogs-button-cancel", NAV, "cancel")]
+    if back:
+        row.insert(0, ctx.button("dialogs-button-back", NAV, "back"))
+    return tuple(row)
+
+
+def menu_row(ctx: TurnContext) -> tuple[Button, ...]:
+    return (ctx.button("dialogs-button-menu", NAV, "menu"),)
+
+
+def agent_row(ctx: TurnContext) -> tuple[Button, ...]:
+    return (ctx.button("dialogs-button-agent", NAV, "agent"),)
+
+
+def say(text: str, *rows: tuple[Button, ...]) -> Text:
+    return Text(text=text, buttons=tuple(r for r in rows if r))
+
+
+def nav_payload(step: str) -> str:
+    return payload(NAV, step)
+
+
+class Registry:
+    """The flows the engine knows, by name and by intent."""
+
+    def __init__(self, flows: list[Flow]) -> None:
+        self.by_name: dict[str, Flow] = {}
+        self.by_intent: dict[str, Flow] = {}
+        for flow in flows:
+            if flow.name in self.by_name or flow.name == NAV:
+                raise ValueError(f"duplicate flow name {flow.name!r}")
+            self.by_name[flow.name] = flow
+            for intent in flow.intents:
+                if intent in self.by_intent:
+                    raise ValueError(f"intent {intent!r} routed to two flows")
+                self.by_intent[intent] = flow
+
+    def get(self, name: str | None) -> Flow | None:
+        return self.by_name.get(name) if name else None
+
+    def for_intent(self, intent: str | None) -> Flow | None:
+        return self.by_intent.get(intent) if intent else None

@@ -1,0 +1,260 @@
+"""Conversation states and the hand-over between the bot and the agents (architecture.md,
+"Conversation states"):
+
+    bot -> waiting_agent (queued, agents alerted) -> agent (one agent; the bot is silent)
+        -> bot (released; the flow starts afresh) or closed (a later message reopens it)
+
+The engine calls `request_agent()`; the agent API (backend/webchat/agent_endpoints.py) calls
+the rest. Every change is audited; what a customer must receive (agent replies, notices) is a
+stored transcript row plus an outbox row `conversation.agent_reply` that the channel adapters
+deliver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend import outbox
+from backend.audit import service as audit
+from backend.audit.service import Actor
+from backend.config import Settings
+from backend.documents import service as documents
+from backend.errors import Conflict, Forbidden, NotFound
+from backend.i18n import catalog
+from backend.models import ConversationMessage, ConversationState, MessageSender, Role
+from dialogs import transcript
+from dialogs.state import FlowState
+from dialogs.transcript import ConversationRow
+from dialogs.types import DocumentOut, HandoverNotice, Outbound, Text
+
+# Outbox kinds (routed to the channel adapters, not to e-mail/push).
+WAITING_AGENT = "conversation.waiting_agent"
+AGENT_REPLY = "conversation.agent_reply"
+CUSTOMER_MESSAGE = "conversation.customer_message"
+# Redis pub/sub channel of one conversation, for the agent console's live view.
+EVENTS_CHANNEL = "conv:{}"
+# The wait the customer is told (isp-product.md sla.first_reply_chat); a setting later.
+DEFAULT_FIRST_REPLY_MINUTES = 15
+
+
+class ConversationNotFound(NotFound):
+    detail = "conversation not found"
+
+
+class AlreadyClaimed(Conflict):
+    code = "already_claimed"
+    detail = "another agent has already taken this conversation"
+
+
+class NotWaiting(Conflict):
+    code = "not_waiting"
+    detail = "the conversation is not waiting for an agent"
+
+
+class NotYourConversation(Forbidden):
+    code = "not_your_conversation"
+    detail = "only the agent holding the conversation may do this"
+
+
+class AlreadyClosed(Conflict):
+    code = "already_closed"
+    detail = "the conversation is closed"
+
+
+def first_reply_minutes(settings: Settings) -> int:
+    return int(getattr(settings, "chat_first_reply_minutes", DEFAULT_FIRST_REPLY_MINUTES))
+
+
+def _t(conv: ConversationRow, key: str, settings: Settings, **args: Any) -> str:
+    return catalog().text(key, conv.locale or settings.default_locale, **args)
+
+
+# --- the customer side (called by the engine) -----------------------------------------------
+
+
+async def request_agent(
+    session: AsyncSession,
+    settings: Settings,
+    conv: ConversationRow,
+    *,
+    inbound_message_id: int,
+    reason: str,
+) -> list[Outbound]:
+    """Queue the conversation for an agent and alert the agents (outbox)."""
+    if conv.state in (ConversationState.waiting_agent, ConversationState.agent):
+        return []
+    await transcript.set_state(session, conv.id, ConversationState.waiting_agent)
+    await outbox.enqueue(
+        session,
+        WAITING_AGENT,
+        {
+            "conversation_id": conv.id,
+            "channel": conv.channel,
+            "customer_id": conv.customer_id,
+            "reason": reason,
+        },
+        f"conv-waiting:{conv.id}:{inbound_message_id}",
+    )
+    await audit.record(
+        session,
+        "conversation.waiting_agent",
+        None,
+        "conversation",
+        conv.id,
+        reason=reason,
+        customer_id=conv.customer_id,
+    )
+    text = _t(conv, "dialogs-handover-waiting", settings, minutes=first_reply_minutes(settings))
+    return [HandoverNotice(state="waiting_agent", text=text)]
+
+
+# --- the agent side (called by the agent API) -----------------------------------------------
+
+
+async def _require(session: AsyncSession, conversation_id: int) -> ConversationRow:
+    conv = await transcript.get(session, conversation_id)
+    if conv is None:
+        raise ConversationNotFound()
+    return conv
+
+
+def _require_holder(conv: ConversationRow, actor: Actor) -> None:
+    if conv.state is not ConversationState.agent or conv.agent_id != actor.user_id:
+        raise NotYourConversation()
+
+
+async def _deliver(
+    session: AsyncSession,
+    conv: ConversationRow,
+    item: Outbound,
+    sender: MessageSender,
+    actor: Actor,
+) -> int:
+    """Store a message for the customer and the outbox row the channel adapter delivers."""
+    agent_id = actor.user_id if sender is MessageSender.agent else None
+    (message_id,) = await transcript.add_outbound(
+        session, conv.id, [item], sender=sender, agent_id=agent_id
+    )
+    await outbox.enqueue(
+        session,
+        AGENT_REPLY,
+        {
+            "conversation_id": conv.id,
+            "message_id": message_id,
+            "channel": conv.channel,
+            "chat_id": conv.chat_id,
+        },
+        f"conv-msg:{message_id}",
+    )
+    return message_id
+
+
+async def queue(
+    session: AsyncSession, state: ConversationState, *, limit: int
+) -> list[ConversationRow]:
+    return await transcript.queue(session, state, limit=limit)
+
+
+async def claim(
+    session: AsyncSession, settings: Settings, conversation_id: int, actor: Actor
+) -> ConversationRow:
+    assert actor.user_id is not None
+    if not await transcript.claim(session, conversation_id, actor.user_id):
+        conv = await transcript.get(session, conversation_id)
+        if conv is None:
+            raise ConversationNotFound()
+        if conv.state is ConversationState.agent:
+            raise AlreadyClaimed()
+        raise NotWaiting()
+    conv = await _require(session, conversation_id)
+    await audit.record(session, "conversation.claimed", actor, "conversation", conv.id)
+    notice = HandoverNotice(state="agent", text=_t(conv, "dialogs-handover-agent-joined", settings))
+    await _deliver(session, conv, notice, MessageSender.system, actor)
+    return conv
+
+
+async def reply(
+    session: AsyncSession,
+    conversation_id: int,
+    actor: Actor,
+    *,
+    text: str | None,
+    document_id: int | None,
+) -> int:
+    conv = await _require(session, conversation_id)
+    _require_holder(conv, actor)
+    item: Outbound
+    if document_id is not None:
+        if conv.customer_id is None:
+            raise documents.DocumentNotFound()
+        document = await documents.document_for(session, document_id, customer_id=conv.customer_id)
+        item = DocumentOut(document_id=document.id, filename=f"{document.title}.pdf", caption=text)
+    else:
+        assert text is not None
+        item = Text(text=text)
+    message_id = await _deliver(session, conv, item, MessageSender.agent, actor)
+    await audit.record(
+        session,
+        "conversation.agent_replied",
+        actor,
+        "conversation",
+        conv.id,
+        message_id=message_id,
+        document_id=document_id,
+    )
+    return message_id
+
+
+async def release(
+    session: AsyncSession, settings: Settings, conversation_id: int, actor: Actor
+) -> ConversationRow:
+    """Back to the bot. The flow starts afresh (a higher revision than any copy in Redis)."""
+    conv = await _require(session, conversation_id)
+    if not (actor.role is Role.admin and conv.state is ConversationState.agent):
+        _require_holder(conv, actor)
+    old = FlowState.from_json(conv.flow)
+    fresh = FlowState(rev=old.rev + 1)
+    await transcript.set_state(session, conv.id, ConversationState.bot, flow=fresh.to_json())
+    notice = HandoverNotice(state="bot", text=_t(conv, "dialogs-handover-released", settings))
+    await _deliver(session, conv, notice, MessageSender.system, actor)
+    await audit.record(session, "conversation.released", actor, "conversation", conv.id)
+    return await _require(session, conversation_id)
+
+
+async def close(
+    session: AsyncSession,
+    settings: Settings,
+    conversation_id: int,
+    actor: Actor,
+    *,
+    resolution: str,
+) -> ConversationRow:
+    conv = await _require(session, conversation_id)
+    if conv.state is ConversationState.closed:
+        raise AlreadyClosed()
+    held_by_other = conv.state is ConversationState.agent and conv.agent_id != actor.user_id
+    if held_by_other and actor.role is not Role.admin:
+        raise NotYourConversation()
+    fresh = FlowState(rev=FlowState.from_json(conv.flow).rev + 1)
+    await transcript.set_state(session, conv.id, ConversationState.closed, flow=fresh.to_json())
+    notice = HandoverNotice(state="closed", text=_t(conv, "dialogs-handover-closed", settings))
+    await _deliver(session, conv, notice, MessageSender.system, actor)
+    await audit.record(
+        session, "conversation.closed", actor, "conversation", conv.id, resolution=resolution
+    )
+    return await _require(session, conversation_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Detail:
+    conversation: ConversationRow
+    messages: list[ConversationMessage]
+    flow: FlowState
+
+
+async def detail(session: AsyncSession, conversation_id: int, *, limit: int) -> Detail:
+    conv = await _require(session, conversation_id)
+    rows = await transcript.messages(session, conv.id, limit=limit)
+    return Detail(conversation=conv, messages=rows, flow=FlowState.from_json(conv.flow))

@@ -1,0 +1,130 @@
+"""Per-conversation flow state: which flow is running, its step, the slots it has collected, the
+steps behind it (for "back") and the bot's consecutive misses.
+
+Stored twice, with a revision number: in Redis (`dialogs:flow:{conversation_id}`, with a TTL)
+and in the durable column `conversations.flow`, written in the turn's transaction whenever the
+state changes. Reading takes the higher revision, so a restart resumes mid-flow, and so does a
+flushed Redis; the column costs no extra round trip because the turn's conversation upsert
+returns it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.logging import get_logger
+from backend.redis import Redis
+
+log = get_logger(__name__)
+
+KEY = "dialogs:flow:{}"
+# Long enough for a customer who comes back the next day to a half-filled flow; the database
+# copy outlives it anyway.
+TTL_SECONDS = 7 * 24 * 3600
+MAX_HISTORY = 20
+
+
+@dataclass(slots=True)
+class FlowState:
+    flow: str | None = None
+    step: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    # (step, slots) before each step change, newest last: "back" pops one
+    history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    misses: int = 0
+    rev: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.flow is not None and self.step is not None
+
+    def start(self, flow: str, step: str, slots: dict[str, Any] | None = None) -> None:
+        self.flow, self.step = flow, step
+        self.slots = dict(slots or {})
+        self.history = []
+
+    def goto(self, step: str) -> None:
+        """Move to `step`, remembering where we were for "back"."""
+        if self.step is not None:
+            self.history.append((self.step, dict(self.slots)))
+            del self.history[:-MAX_HISTORY]
+        self.step = step
+
+    def back(self) -> bool:
+        """Return to the previous step; False when there is none."""
+        if not self.history:
+            return False
+        self.step, self.slots = self.history.pop()
+        return True
+
+    def finish(self) -> None:
+        self.flow, self.step, self.slots, self.history = None, None, {}, []
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "step": self.step,
+            "slots": self.slots,
+            "history": [[s, sl] for s, sl in self.history],
+            "misses": self.misses,
+            "rev": self.rev,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> FlowState:
+        if not data:
+            return cls()
+        try:
+            return cls(
+                flow=data.get("flow"),
+                step=data.get("step"),
+                slots=dict(data.get("slots") or {}),
+                history=[(str(s), dict(sl)) for s, sl in data.get("history") or []],
+                misses=int(data.get("misses") or 0),
+                rev=int(data.get("rev") or 0),
+            )
+        except (TypeError, ValueError):
+            # A state written by an incompatible release: start afresh rather than fail.
+            return cls(rev=int(data.get("rev") or 0) if str(data.get("rev", "")).isdigit() else 0)
+
+    def same_as(self, other: FlowState) -> bool:
+        return self.to_json() | {"rev": 0} == other.to_json() | {"rev": 0}
+
+
+class FlowStore:
+    """The Redis side. Redis errors degrade to the database copy, never fail a turn."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    async def load(self, conversation_id: int, durable: dict[str, Any] | None) -> FlowState:
+        from_db = FlowState.from_json(durable)
+        try:
+            raw = await self.redis.get(KEY.format(conversation_id))
+        except Exception:  # Redis down: the column is the fallback
+            log.warning("dialogs.flow_state.redis_read_failed", conversation_id=conversation_id)
+            return from_db
+        if not raw:
+            return from_db
+        try:
+            from_redis = FlowState.from_json(json.loads(raw))
+        except ValueError:
+            return from_db
+        return from_redis if from_redis.rev > from_db.rev else from_db
+
+    async def save(self, conversation_id: int, state: FlowState) -> None:
+        try:
+            await self.redis.set(
+                KEY.format(conversation_id),
+                json.dumps(state.to_json(), ensure_ascii=False),
+                ex=TTL_SECONDS,
+            )
+        except Exception:  # the database copy is already committed
+            log.warning("dialogs.flow_state.redis_write_failed", conversation_id=conversation_id)
+
+    async def forget(self, conversation_id: int) -> None:
+        try:
+            await self.redis.delete(KEY.format(conversation_id))
+        except Exception:
+            log.warning("dialogs.flow_state.redis_delete_failed", conversation_id=conversation_id)

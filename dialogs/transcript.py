@@ -1,0 +1,287 @@
+"""Every statement on `conversations` and `conversation_messages`: the repository of the
+conversation domain (the engine and the agent API both go through it; flows never do).
+
+The engine's hot path is three statements: `upsert_conversation` (get-or-create, returning the
+state and the durable flow state), `add_inbound` (the redelivery check), `add_outbound` (one
+multi-row INSERT of the replies, on PostgreSQL with the flow-state UPDATE in the same statement
+as a data-modifying CTE)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.models import (
+    Conversation,
+    ConversationMessage,
+    ConversationState,
+    MessageDirection,
+    MessageSender,
+    utcnow,
+)
+from dialogs.types import Outbound, outbound_from_dict, text_of, to_dict
+
+# A transcript row keeps this much of a message; longer inbound text is refused politely anyway.
+MAX_STORED_TEXT = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationRow:
+    id: int
+    channel: str
+    chat_id: str
+    state: ConversationState
+    customer_id: int | None
+    agent_id: int | None
+    locale: str | None
+    flow: dict[str, Any]
+    updated_at: datetime
+
+
+_COLUMNS = (
+    Conversation.id,
+    Conversation.channel,
+    Conversation.chat_id,
+    Conversation.state,
+    Conversation.customer_id,
+    Conversation.agent_id,
+    Conversation.locale,
+    Conversation.flow,
+    Conversation.updated_at,
+)
+
+
+_HELD = (ConversationState.waiting_agent.value, ConversationState.agent.value)
+
+
+def _row(r: Any) -> ConversationRow:
+    return ConversationRow(
+        id=r.id,
+        channel=str(r.channel),
+        chat_id=r.chat_id,
+        state=ConversationState(r.state),
+        customer_id=r.customer_id,
+        agent_id=r.agent_id,
+        locale=r.locale,
+        flow=dict(r.flow or {}),
+        updated_at=r.updated_at,
+    )
+
+
+def _insert(session: AsyncSession) -> Any:
+    return postgresql.insert if _is_pg(session) else sqlite.insert
+
+
+def _is_pg(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+async def upsert_conversation(
+    session: AsyncSession,
+    *,
+    channel: str,
+    chat_id: str,
+    customer_id: int | None,
+    locale: str | None,
+) -> ConversationRow:
+    """Get or create the conversation of a chat in one statement. A closed conversation
+    reopens with the bot; a known customer or locale from the adapter replaces the stored one."""
+    now = utcnow()
+    stmt = _insert(session)(Conversation).values(
+        channel=channel,
+        chat_id=chat_id,
+        customer_id=customer_id,
+        locale=locale,
+        state=ConversationState.bot,
+        flow={},
+        created_at=now,
+        updated_at=now,
+    )
+    closed = Conversation.state == ConversationState.closed
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Conversation.channel, Conversation.chat_id],
+        set_={
+            "customer_id": func.coalesce(stmt.excluded.customer_id, Conversation.customer_id),
+            "locale": func.coalesce(stmt.excluded.locale, Conversation.locale),
+            "state": case((closed, ConversationState.bot.value), else_=Conversation.state),
+            "agent_id": case((closed, None), else_=Conversation.agent_id),
+            # While queued or held, updated_at keeps the moment the state changed: the agents'
+            # queue is ordered by it ("oldest waiting first").
+            "updated_at": case((Conversation.state.in_(_HELD), Conversation.updated_at), else_=now),
+        },
+    ).returning(*_COLUMNS)
+    return _row((await session.execute(stmt)).one())
+
+
+async def add_inbound(
+    session: AsyncSession,
+    conversation_id: int,
+    *,
+    external_id: str | None,
+    text: str | None,
+    payload: dict[str, Any],
+) -> int | None:
+    """Store the customer's message; None when this external id was stored before."""
+    stmt = (
+        _insert(session)(ConversationMessage)
+        .values(
+            conversation_id=conversation_id,
+            direction=MessageDirection.inbound,
+            sender=MessageSender.customer,
+            external_id=external_id,
+            text=None if text is None else text[:MAX_STORED_TEXT],
+            payload=payload,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(
+            index_elements=[ConversationMessage.conversation_id, ConversationMessage.external_id]
+        )
+        .returning(ConversationMessage.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add_outbound(
+    session: AsyncSession,
+    conversation_id: int,
+    items: list[Outbound],
+    *,
+    sender: MessageSender = MessageSender.bot,
+    reply_to: str | None = None,
+    agent_id: int | None = None,
+    flow: dict[str, Any] | None = None,
+) -> list[int]:
+    """Store outbound items (one row each, in order) and, when `flow` is given, the durable
+    flow state: one statement on PostgreSQL, two elsewhere."""
+    if not items:
+        if flow is not None:
+            await save_flow(session, conversation_id, flow)
+        return []
+    now = utcnow()
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "direction": MessageDirection.outbound,
+            "sender": sender,
+            "agent_id": agent_id,
+            "external_id": None,
+            "text": (text_of(item) or "")[:MAX_STORED_TEXT] or None,
+            "payload": {"item": to_dict(item), "reply_to": reply_to},
+            "created_at": now,
+        }
+        for item in items
+    ]
+    stmt = _insert(session)(ConversationMessage).values(rows).returning(ConversationMessage.id)
+    if flow is not None:
+        if _is_pg(session):
+            flow_update = (
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(flow=flow)
+                .returning(Conversation.id)
+                .cte("flow_update")
+            )
+            stmt = stmt.add_cte(flow_update)
+        else:
+            await save_flow(session, conversation_id, flow)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def save_flow(session: AsyncSession, conversation_id: int, flow: dict[str, Any]) -> None:
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(flow=flow)
+    )
+
+
+async def stored_replies(
+    session: AsyncSession, conversation_id: int, external_id: str
+) -> list[Outbound]:
+    rows = await session.scalars(
+        select(ConversationMessage.payload)
+        .where(
+            ConversationMessage.conversation_id == conversation_id,
+            ConversationMessage.direction == MessageDirection.outbound,
+            ConversationMessage.payload["reply_to"].as_string() == external_id,
+        )
+        .order_by(ConversationMessage.id)
+    )
+    return [outbound_from_dict(p["item"]) for p in rows if isinstance(p.get("item"), dict)]
+
+
+async def set_state(
+    session: AsyncSession,
+    conversation_id: int,
+    state: ConversationState,
+    *,
+    agent_id: int | None = None,
+    flow: dict[str, Any] | None = None,
+) -> None:
+    values: dict[str, Any] = {"state": state, "agent_id": agent_id, "updated_at": utcnow()}
+    if flow is not None:
+        values["flow"] = flow
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(**values)
+    )
+
+
+# --- the agent side -------------------------------------------------------------------------
+
+
+async def get(session: AsyncSession, conversation_id: int) -> ConversationRow | None:
+    row = (
+        await session.execute(select(*_COLUMNS).where(Conversation.id == conversation_id))
+    ).one_or_none()
+    return None if row is None else _row(row)
+
+
+async def queue(
+    session: AsyncSession, state: ConversationState, *, limit: int, agent_id: int | None = None
+) -> list[ConversationRow]:
+    """Oldest first: `updated_at` of a waiting conversation is when it started waiting (later
+    customer messages are stored without touching it)."""
+    query = select(*_COLUMNS).where(Conversation.state == state)
+    if agent_id is not None:
+        query = query.where(Conversation.agent_id == agent_id)
+    query = query.order_by(Conversation.updated_at, Conversation.id).limit(limit)
+    return [_row(r) for r in (await session.execute(query)).all()]
+
+
+async def claim(session: AsyncSession, conversation_id: int, agent_id: int) -> bool:
+    """Atomic: of two agents claiming at once, exactly one UPDATE matches the row."""
+    result = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.state == ConversationState.waiting_agent,
+        )
+        .values(state=ConversationState.agent, agent_id=agent_id, updated_at=utcnow())
+        .returning(Conversation.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def messages(
+    session: AsyncSession, conversation_id: int, *, limit: int
+) -> list[ConversationMessage]:
+    """The newest `limit` messages, oldest first."""
+    rows = list(
+        await session.scalars(
+            select(ConversationMessage)
+            .where(ConversationMessage.conversation_id == conversation_id)
+            .order_by(ConversationMessage.id.desc())
+            .limit(limit)
+        )
+    )
+    rows.reverse()
+    return rows
+
+
+async def touch(session: AsyncSession, conversation_id: int) -> None:
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow())
+    )
