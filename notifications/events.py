@@ -50,6 +50,11 @@ class EventNotice:
 
 BILLING = "billing"
 TICKETS = "tickets"
+OUTAGES = "outages"
+
+
+def _outage_args(payload: Mapping[str, Any], _: Settings, _locale: str) -> dict[str, Any]:
+    return {"title": str(payload["title"])}
 
 
 # --- argument helpers --------------------------------------------------------------------------
@@ -196,6 +201,7 @@ EVENTS: dict[str, EventNotice] = {
     "billing.low_balance": EventNotice("billing-low-balance", BILLING, _low_balance_args),
     "subscription.blocked": EventNotice("billing-subscription-blocked", BILLING, _blocked_args),
     "subscription.restored": EventNotice("billing-subscription-restored", BILLING),
+    "outage.resolved": EventNotice("network-outage-resolved", OUTAGES, _outage_args),
     "invoice.issued": EventNotice("billing-invoice-issued", BILLING, _invoice_issued_args),
     "payment.credited": EventNotice("payments-credited", BILLING, _payment_credited_args),
     # The texts of these live in locales/*/billing.ftl, next to the actions that cause them.

@@ -17,6 +17,7 @@ from backend.models.enums import (
     InvoiceStatus,
     MessageDirection,
     MessageSender,
+    OutageStatus,
     OutboxStatus,
     PaymentStatus,
     PromisedPaymentStatus,
@@ -30,6 +31,7 @@ from backend.models.enums import (
 )
 from backend.models.idempotency import IdempotencyKey
 from backend.models.invoice import Invoice
+from backend.models.outage import Outage, OutageSubscription
 from backend.models.outbox import OutboxMessage
 from backend.models.payment import Payment
 from backend.models.promised_payment import PromisedPayment
@@ -59,6 +61,9 @@ __all__ = [
     "InvoiceStatus",
     "MessageDirection",
     "MessageSender",
+    "Outage",
+    "OutageStatus",
+    "OutageSubscription",
     "OutboxMessage",
     "OutboxStatus",
     "PasswordResetCode",

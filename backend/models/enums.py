@@ -146,3 +146,8 @@ class BillingRunStatus(StrEnum):
     running = "running"
     finished = "finished"
     failed = "failed"
+
+
+class OutageStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"

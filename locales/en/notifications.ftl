@@ -70,3 +70,7 @@ billing-invoice-issued =
 # $currency (string) ISO code.
 payments-credited = Payment of { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign } received. Your balance is { NUMBER($balance, minimumFractionDigits: 2) } { notifications-currency-sign }.
     .subject = Payment received
+
+# $title (string) what failed, as the network team named it
+network-outage-resolved = The outage is fixed: { $title }. Your internet should work again; if not, restart your router or write to us.
+    .subject = Outage fixed

@@ -76,3 +76,7 @@ billing-invoice-issued =
 # $currency (string) ISO code.
 payments-credited = Зачислено { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign }. Баланс { NUMBER($balance, minimumFractionDigits: 2) } { notifications-currency-sign }.
     .subject = Платёж зачислен
+
+# $title (string) what failed, as the network team named it
+network-outage-resolved = Авария устранена: { $title }. Интернет должен работать; если нет — перезагрузите роутер или напишите нам.
+    .subject = Авария устранена

@@ -206,6 +206,11 @@ SAMPLES: dict[str, tuple[dict[str, Any], list[str], list[str]]] = {
         ["Интернет снова работает."],
         ["Your internet is working again."],
     ),
+    "outage.resolved": (
+        {"outage_id": 3, "title": "Узел demo-node-1"},
+        ["Авария устранена: Узел demo-node-1."],
+        ["The outage is fixed: Узел demo-node-1."],
+    ),
     "invoice.issued": (
         {"invoice_id": 5, "number": "INV-202612-000042"},
         ["Выставлен счёт № INV-202612-000042."],

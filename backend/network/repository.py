@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.models import Outage, OutageStatus, OutageSubscription
+
+
+async def open_outage_for(
+    session: AsyncSession, area: str | None, node: str | None
+) -> Outage | None:
+    """The most recent open outage on the customer's node or in their area."""
+    conditions = []
+    if node:
+        conditions.append(Outage.node == node)
+    if area:
+        conditions.append(Outage.area == area)
+    if not conditions:
+        return None
+    return await session.scalar(
+        select(Outage)
+        .where(Outage.status == OutageStatus.open, or_(*conditions))
+        .order_by(Outage.started_at.desc())
+        .limit(1)
+    )
+
+
+async def subscribe(
+    session: AsyncSession,
+    outage_id: int,
+    customer_id: int,
+    conversation_id: int | None,
+    now: datetime,
+) -> None:
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(OutageSubscription)
+        .values(
+            outage_id=outage_id,
+            customer_id=customer_id,
+            conversation_id=conversation_id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["outage_id", "customer_id"])
+    )
+
+
+async def subscribers(session: AsyncSession, outage_id: int) -> list[OutageSubscription]:
+    return list(
+        await session.scalars(
+            select(OutageSubscription).where(OutageSubscription.outage_id == outage_id)
+        )
+    )
