@@ -16,11 +16,14 @@ from backend.support.endpoints import router as support_router
 from backend.webchat.agent_endpoints import router as agent_router
 from backend.webchat.nlu_endpoints import router as nlu_router
 
-api_router = APIRouter(prefix="/api/v1")
-for router in (
+API_PREFIX = "/api/v1"
+
+# Mounted one by one on the app (backend/app.py) rather than nested under one /api/v1 router:
+# every level of nesting adds a walk over the routes to each request.
+DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
+    billing_router,  # first: the balance is the hottest read and routes are matched in order
     auth_router,
     customers_router,
-    billing_router,
     billing_actions_router,
     support_router,
     documents_router,
@@ -29,5 +32,4 @@ for router in (
     payments_router,
     nlu_router,
     agent_router,
-):
-    api_router.include_router(router)
+)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from backend import handlers
-from backend.api import api_router
+from backend.api import API_PREFIX, DOMAIN_ROUTERS
 from backend.config import Settings, get_settings
 from backend.health import metrics_router
 from backend.health import router as health_router
@@ -87,7 +87,8 @@ def create_app(
     handlers.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router(metrics))
-    app.include_router(api_router)
+    for router in DOMAIN_ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     app.include_router(pages_router)
     app.add_middleware(
         CORSMiddleware,
