@@ -83,4 +83,4 @@ class TurnContext:
         from zoneinfo import ZoneInfo
 
         local = value.astimezone(ZoneInfo(self.settings.billing_timezone))
-        return format_skeleton("MMMMdHHmm", local, locale=self.locale)
+        return f"{self.day(local.date())}, {local:%H:%M}"

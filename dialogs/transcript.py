@@ -90,7 +90,8 @@ async def upsert_conversation(
     locale: str | None,
 ) -> ConversationRow:
     """Get or create the conversation of a chat in one statement. A closed conversation
-    reopens with the bot; a known customer or locale from the adapter replaces the stored one."""
+    reopens with the bot; a known customer from the adapter replaces the stored one, while the
+    adapter's locale only seeds a new conversation (a language chosen in settings stays)."""
     now = utcnow()
     stmt = _insert(session)(Conversation).values(
         channel=channel,
@@ -107,7 +108,8 @@ async def upsert_conversation(
         index_elements=[Conversation.channel, Conversation.chat_id],
         set_={
             "customer_id": func.coalesce(stmt.excluded.customer_id, Conversation.customer_id),
-            "locale": func.coalesce(stmt.excluded.locale, Conversation.locale),
+            # the conversation's own choice (settings flow) wins; the adapter's only seeds it
+            "locale": func.coalesce(Conversation.locale, stmt.excluded.locale),
             "state": case((closed, ConversationState.bot.value), else_=Conversation.state),
             "agent_id": case((closed, None), else_=Conversation.agent_id),
             # While queued or held, updated_at keeps the moment the state changed: the agents'
@@ -284,4 +286,10 @@ async def messages(
 async def touch(session: AsyncSession, conversation_id: int) -> None:
     await session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow())
+    )
+
+
+async def set_locale(session: AsyncSession, conversation_id: int, locale: str) -> None:
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(locale=locale)
     )

@@ -3,6 +3,17 @@ a module here plus one line below (docs/dialogs.md, "Adding a flow")."""
 
 from __future__ import annotations
 
+from dialogs.flows import (
+    connect,
+    documents,
+    no_internet,
+    promised,
+    services,
+    settings,
+    suspend,
+    tariffs,
+    tickets,
+)
 from dialogs.flows.agent import TalkToAgentFlow
 from dialogs.flows.balance import CheckBalanceFlow, PaymentHistoryFlow
 from dialogs.flows.base import Flow, Registry
@@ -21,6 +32,15 @@ def default_flows() -> Registry:
         PaymentHistoryFlow(),
         TopUpFlow(),
         TalkToAgentFlow(),
+        *promised.flows(),
+        *tariffs.flows(),
+        *services.flows(),
+        *suspend.flows(),
+        *settings.flows(),
+        *no_internet.flows(),
+        *tickets.flows(),
+        *documents.flows(),
+        *connect.flows(),
     ]
     registry = Registry(flows)
     greeting.registry = registry

@@ -50,7 +50,12 @@ class TopUpFlow(Flow):
 
     async def start(self, ctx: TurnContext, state: FlowState, turn: TurnInput) -> list[Outbound]:
         state.start(self.name, ASK_AMOUNT)
-        amount = amount_from(turn) if turn.button is None else None
+        # a "pay N first" button carries the amount (minor units) as its argument
+        amount = (
+            amount_from(turn)
+            if turn.button is None
+            else (int(turn.arg) if turn.arg and turn.arg.isdigit() else None)
+        )
         if amount is not None:
             return await self._pay(ctx, state, amount)
         return await self.ask(ctx, state)
