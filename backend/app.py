@@ -20,6 +20,7 @@ from backend.logging import get_logger
 from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
 from backend.payments.endpoints import pages_router
 from backend.state import Resources
+from backend.webchat.rasa_endpoints import router as rasa_router
 
 log = get_logger("app")
 
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(metrics_router(metrics))
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(rasa_router)  # the action-server protocol at /rasa/*, not under /api/v1
     app.include_router(pages_router)
     app.add_middleware(
         CORSMiddleware,

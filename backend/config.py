@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     telegram_payments_provider_token: SecretStr | None = None
     fcm_credentials: Path | None = None
     rasa_url: str | None = None
+    rasa_webhook_token: SecretStr | None = None  # required of Rasa at /rasa/webhook when set
     alertmanager_token: SecretStr | None = None
 
     # --- billing rules (isp-product.md; every value is the provider's to change) ---------
