@@ -111,7 +111,7 @@ async def main(conversations: int, turns: int) -> None:
         "BEGIN/COMMIT not counted)"
     )
     try:
-        from dialogs import nlu  # noqa: F401
+        from dialogs.nlu import service  # noqa: F401
     except ImportError:
         print("dialogs.nlu not importable: NLU figures skipped")
     else:
@@ -122,12 +122,9 @@ async def main(conversations: int, turns: int) -> None:
 async def _bench_nlu() -> None:
     import importlib
 
-    module = importlib.import_module("dialogs.nlu")
-    factory = getattr(module, "default_parser", None) or getattr(module, "NluService", None)
-    if factory is None:
-        print("dialogs.nlu has no default_parser()/NluService: NLU figures skipped")
-        return
-    parser = factory()
+    module = importlib.import_module("dialogs.nlu.service")
+    parser = module.NLUService()
+    parser.warm_up()
     samples = ["какой у меня баланс", "хочу пополнить на 500", "my balance please",
                "не работает интернет", "позовите оператора"]  # fmt: skip
     times = []
