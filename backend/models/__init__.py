@@ -38,6 +38,7 @@ from backend.models.promised_payment import PromisedPayment
 from backend.models.subscription import Subscription
 from backend.models.suspension import Suspension
 from backend.models.tariff import Tariff
+from backend.models.telegram_update import TelegramUpdate
 from backend.models.ticket import Ticket, TicketMessage
 from backend.models.user import PasswordResetCode, RecoveryCode, RefreshToken, User
 
@@ -79,6 +80,7 @@ __all__ = [
     "Suspension",
     "SuspensionStatus",
     "Tariff",
+    "TelegramUpdate",
     "Ticket",
     "TicketCategory",
     "TicketMessage",
