@@ -90,7 +90,8 @@ def cmd_worker(settings: Settings) -> None:
     from notifications.worker import run_standalone
 
     # the notification worker, plus the daily billing run unless RUN_BILLING_SCHEDULER=false
-    roles = default_roles(settings.model_copy(update={"run_worker": True}))
+    # (the bot has its own process, `python main.py bot`: one poller per token)
+    roles = default_roles(settings.model_copy(update={"run_worker": True}), with_bot=False)
     asyncio.run(run_standalone(settings, roles=roles))
 
 

@@ -27,12 +27,17 @@ log = get_logger("app")
 BackgroundRole = Callable[[Resources, asyncio.Event], Coroutine[Any, Any, None]]
 
 
-def default_roles(settings: Settings) -> list[BackgroundRole]:
+def default_roles(settings: Settings, *, with_bot: bool = True) -> list[BackgroundRole]:
     roles: list[BackgroundRole] = []
     if settings.run_worker:
         from notifications.worker import run_worker
 
         roles.append(run_worker)
+    if with_bot and settings.run_worker and settings.telegram_bot_token is not None:
+        # the all-in-one process also serves Telegram when a bot token is configured
+        from bot.runner import run_bot_role
+
+        roles.append(run_bot_role)
     if settings.run_billing_scheduler:
         from backend.billing.tasks import run_billing_scheduler
 

@@ -1,0 +1,236 @@
+"""Telegram updates -> `dialogs.Inbound` -> `Engine.handle` -> rendered replies.
+
+Routers are built by `get_router()` on every call (a Router attaches to one Dispatcher only).
+`IdentityMiddleware` only injects: `customer_id` (the linked customer or None) and `locale`
+(the customer's, else Telegram's language_code, else the default, ru).
+
+Decisions:
+- Group and channel chats are ignored silently. The bot serves one customer's account, which
+  must not be shown to a group; an answer to every message in a group the bot was added to
+  would be spam, and a private chat is one tap away.
+- Edited messages are ignored silently: the original was answered already, and treating the
+  edit as new input could repeat an action (a second top-up) or answer a typo fix.
+- Photos, voice, stickers and other media reach the engine as attachments without text: it
+  answers "please write in text", or forwards them to the agent who holds the chat."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.enums import ChatType
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberUpdated,
+    Message,
+    PreCheckoutQuery,
+    TelegramObject,
+    Update,
+    User,
+)
+
+from backend.db import unit_of_work
+from backend.errors import AppError
+from backend.i18n import SUPPORTED_LOCALES, t
+from backend.logging import get_logger
+from backend.payments import service as payments
+from backend.state import Resources
+from bot import inbox
+from bot.render import send_outbound
+from dialogs.types import Attachment, Contact, Inbound
+
+if TYPE_CHECKING:
+    from dialogs.engine import Engine
+
+log = get_logger("bot.handlers")
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+PRIVATE = F.chat.type == ChatType.PRIVATE
+
+
+def pick_locale(customer_locale: str | None, language_code: str | None, default: str) -> str:
+    if customer_locale in SUPPORTED_LOCALES:
+        return str(customer_locale)
+    code = (language_code or "").split("-")[0].lower()
+    if code in SUPPORTED_LOCALES:
+        return code
+    return default
+
+
+class IdentityMiddleware(BaseMiddleware):
+    """Injects `customer_id` and `locale` for the update's user (one indexed query)."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        customer_id: int | None = None
+        customer_locale: str | None = None
+        if user is not None and not user.is_bot:
+            async with unit_of_work(self.resources.sessionmaker) as session:
+                found = await inbox.identity_of(session, user.id)
+            if found is not None:
+                customer_id, customer_locale = found
+        data["customer_id"] = customer_id
+        data["locale"] = pick_locale(
+            customer_locale,
+            user.language_code if user is not None else None,
+            self.resources.settings.default_locale,
+        )
+        return await handler(event, data)
+
+
+def _attachments(message: Message) -> tuple[Attachment, ...]:
+    if message.photo:
+        return (Attachment("photo", message.photo[-1].file_id),)
+    if message.document:
+        return (Attachment("document", message.document.file_id, message.document.file_name),)
+    for kind in ("voice", "sticker", "video", "video_note", "audio", "animation"):
+        media = getattr(message, kind, None)
+        if media is not None:
+            return (Attachment(kind, media.file_id, getattr(media, "file_name", None)),)
+    if message.text is None and message.contact is None:
+        # location, poll, dice ...: nothing the engine can read; it answers politely
+        return (Attachment(str(message.content_type), ""),)
+    return ()
+
+
+def inbound_from_message(
+    message: Message, update_id: int, customer_id: int | None, locale: str
+) -> Inbound:
+    contact = None
+    if message.contact is not None:
+        contact = Contact(
+            phone=message.contact.phone_number,
+            user_id=str(message.contact.user_id) if message.contact.user_id else None,
+            first_name=message.contact.first_name,
+        )
+    return Inbound(
+        channel="telegram",
+        chat_id=str(message.chat.id),
+        external_id=str(update_id),
+        customer_id=customer_id,
+        locale=locale,
+        text=message.text if message.text is not None else message.caption,
+        contact=contact,
+        attachments=_attachments(message),
+    )
+
+
+async def on_message(
+    message: Message,
+    bot: Bot,
+    engine: Engine,
+    resources: Resources,
+    event_update: Update,
+    customer_id: int | None,
+    locale: str,
+) -> None:
+    inbound = inbound_from_message(message, event_update.update_id, customer_id, locale)
+    replies = await engine.handle(inbound)
+    await send_outbound(bot, message.chat.id, replies, resources=resources, locale=locale)
+
+
+async def on_callback(
+    callback: CallbackQuery,
+    bot: Bot,
+    engine: Engine,
+    resources: Resources,
+    event_update: Update,
+    customer_id: int | None,
+    locale: str,
+) -> None:
+    # Answer first: the client shows a spinner until then, and an answer must come even when
+    # the turn fails or the press is ignored.
+    await callback.answer()
+    message = callback.message
+    if message is not None and message.chat.type != ChatType.PRIVATE:
+        return
+    chat_id = message.chat.id if message is not None else callback.from_user.id
+    # edit the pressed menu in place when it is a text message we can still edit
+    edit_id = message.message_id if isinstance(message, Message) and message.text else None
+    inbound = Inbound(
+        channel="telegram",
+        chat_id=str(chat_id),
+        external_id=str(event_update.update_id),
+        customer_id=customer_id,
+        locale=locale,
+        payload=callback.data or "",
+    )
+    replies = await engine.handle(inbound)
+    await send_outbound(
+        bot, chat_id, replies, resources=resources, locale=locale, edit_message_id=edit_id
+    )
+
+
+async def on_pre_checkout(query: PreCheckoutQuery, resources: Resources, locale: str) -> None:
+    """Telegram waits at most 10 seconds: one read, no engine turn."""
+    try:
+        async with unit_of_work(resources.sessionmaker) as session:
+            ok, reason = await payments.validate_pre_checkout(
+                session, query.invoice_payload, query.currency, query.total_amount
+            )
+    except Exception:
+        log.exception("pre-checkout check failed", query_id=query.id)
+        ok, reason = False, None
+    if ok:
+        await query.answer(ok=True)
+        return
+    key = f"error-{reason.replace('_', '-')}" if reason else "dialogs-error"
+    await query.answer(ok=False, error_message=t(key, locale))
+
+
+async def on_successful_payment(message: Message, resources: Resources, locale: str) -> None:
+    paid = message.successful_payment
+    assert paid is not None  # the filter guarantees it
+    try:
+        async with unit_of_work(resources.sessionmaker) as session:
+            outcome = await payments.credit_successful_payment(
+                session,
+                resources.settings,
+                paid.invoice_payload,
+                paid.telegram_payment_charge_id,
+                paid.provider_payment_charge_id,
+                paid.total_amount,
+                paid.currency,
+            )
+    except AppError as exc:
+        # money was taken for a payload we cannot match: logged for staff; the customer is
+        # told something went wrong rather than nothing
+        log.error("successful_payment not credited", code=exc.code, chat_id=message.chat.id)
+        await message.answer(t("dialogs-error", locale))
+        return
+    if outcome.credited:
+        await message.answer(t("payments-status-succeeded", locale))
+
+
+async def on_my_chat_member(event: ChatMemberUpdated, resources: Resources) -> None:
+    """Blocked (kicked) -> the customer's Telegram identity is unreachable; unblocked -> back."""
+    status = event.new_chat_member.status
+    if status not in ("kicked", "member"):
+        return
+    async with unit_of_work(resources.sessionmaker) as session:
+        await inbox.set_reachable(
+            session, event.from_user.id, reachable=status == "member", reason="blocked_by_user"
+        )
+
+
+async def on_edited_message(message: Message) -> None:
+    """Deliberately nothing (see the module docstring)."""
+
+
+def get_router() -> Router:
+    router = Router(name="telegram")
+    router.message.filter(PRIVATE)
+    router.edited_message.filter(PRIVATE)
+    router.my_chat_member.filter(PRIVATE)
+    # successful_payment first: the generic message handler would take it otherwise
+    router.message.register(on_successful_payment, F.successful_payment)
+    router.message.register(on_message)
+    router.callback_query.register(on_callback)
+    router.pre_checkout_query.register(on_pre_checkout)
+    router.my_chat_member.register(on_my_chat_member)
+    router.edited_message.register(on_edited_message)
+    return router

@@ -1,0 +1,323 @@
+"""The Telegram inbox (reliability.md, "Nothing lost", rule 1) and the bot package's SQL.
+
+Every update is stored (unique per bot and update_id) before it is acknowledged - before the
+webhook answers 200, before polling advances its offset - and only then processed, so a crash
+loses nothing and a redelivery is a no-op.
+
+Ordering and exactly-once across processes: a Redis lock per chat (`tg:inbox:{bot}:{chat}`).
+Whoever holds it drains that chat's pending rows in update_id order, one at a time; a process
+that stored a row while another held the lock finds it already done. We lock here rather than
+with aiogram's RedisEventIsolation because isolation only serialises handlers that run: it
+neither orders a chat's updates by update_id nor knows that a row was already processed by
+another process, and recovery after a crash runs outside the dispatcher's event flow.
+
+Updates without a chat (pre_checkout_query, inline queries) are processed on their own, under
+a lock on their update_id: a pre-checkout must be answered within 10 seconds and must not wait
+behind a chat's slow turns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+from pydantic import ValidationError
+from redis.exceptions import LockError
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.db import unit_of_work
+from backend.logging import get_logger
+from backend.models import ChannelIdentity, Customer, Tariff, TelegramUpdate, utcnow
+from backend.models.enums import Channel
+from backend.state import Resources
+
+log = get_logger("bot.inbox")
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+# Claims per row (counted before processing, so an update that crashes the process on every
+# try is dead-lettered instead of looping across restarts).
+MAX_ATTEMPTS = 5
+LOCK_TTL = 60  # seconds: a crashed holder's lock expires by itself
+LOCK_WAIT = 30  # seconds to wait for a chat's lock before leaving the row to recovery
+_CHAT_PATHS = (
+    ("message", "chat"),
+    ("edited_message", "chat"),
+    ("channel_post", "chat"),
+    ("edited_channel_post", "chat"),
+    ("business_message", "chat"),
+    ("edited_business_message", "chat"),
+    ("callback_query", "message", "chat"),
+    ("my_chat_member", "chat"),
+    ("chat_member", "chat"),
+    ("chat_join_request", "chat"),
+    ("message_reaction", "chat"),
+)
+
+
+def chat_of(update_json: dict[str, Any]) -> int | None:
+    """The chat an update belongs to (its ordering key), None for chat-less updates."""
+    for path in _CHAT_PATHS:
+        node: Any = update_json
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if isinstance(node, dict) and isinstance(node.get("id"), int):
+            return int(node["id"])
+    return None
+
+
+# --- the inbox table ---------------------------------------------------------------------------
+
+
+async def store(session: AsyncSession, bot_id: int, update_json: dict[str, Any]) -> bool:
+    """Insert the update unless (bot_id, update_id) is known; True when it is new."""
+    update_id = update_json.get("update_id")
+    if isinstance(update_id, bool) or not isinstance(update_id, int):
+        raise ValueError("an update without an integer update_id")
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(TelegramUpdate)
+        .values(
+            bot_id=bot_id,
+            update_id=update_id,
+            chat_id=chat_of(update_json),
+            payload=update_json,
+            attempts=0,
+            status=PENDING,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["bot_id", "update_id"])
+        .returning(TelegramUpdate.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def claim_pending(
+    session: AsyncSession,
+    bot_id: int,
+    *,
+    chat_id: int | None,
+    update_id: int | None = None,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> TelegramUpdate | None:
+    """The next pending row of a chat (lowest update_id), its attempt counted. Chat-less rows
+    are claimed by update_id. The caller holds the chat's lock."""
+    stmt = select(TelegramUpdate).where(
+        TelegramUpdate.bot_id == bot_id,
+        TelegramUpdate.status == PENDING,
+        TelegramUpdate.attempts < max_attempts,
+    )
+    if chat_id is None:
+        stmt = stmt.where(TelegramUpdate.chat_id.is_(None), TelegramUpdate.update_id == update_id)
+    else:
+        stmt = stmt.where(TelegramUpdate.chat_id == chat_id)
+    stmt = (
+        stmt.order_by(TelegramUpdate.update_id).limit(1).execution_options(populate_existing=True)
+    )
+    row = (await session.execute(stmt)).scalar_one_or_none()
+    if row is not None:
+        row.attempts += 1
+        await session.flush()
+    return row
+
+
+async def mark_done(session: AsyncSession, row_id: int) -> None:
+    await session.execute(
+        update(TelegramUpdate)
+        .where(TelegramUpdate.id == row_id)
+        .values(status=DONE, processed_at=utcnow(), error=None)
+    )
+
+
+async def mark_failed(
+    session: AsyncSession, row_id: int, error: str, *, permanent: bool = False
+) -> None:
+    """`permanent`: retrying cannot help (a malformed update): no attempts are left."""
+    values: dict[str, Any] = {"status": FAILED, "error": error[:1000]}
+    if permanent:
+        values["attempts"] = MAX_ATTEMPTS
+    await session.execute(update(TelegramUpdate).where(TelegramUpdate.id == row_id).values(values))
+
+
+async def requeue_failed(session: AsyncSession, bot_id: int, max_attempts: int) -> int:
+    """Failed rows with attempts left go back to pending; rows out of attempts (failed, or
+    pending after crashing every try) are dead-lettered as failed. Returns the requeued count."""
+    requeued = await session.execute(
+        update(TelegramUpdate)
+        .where(
+            TelegramUpdate.bot_id == bot_id,
+            TelegramUpdate.status == FAILED,
+            TelegramUpdate.attempts < max_attempts,
+        )
+        .values(status=PENDING)
+    )
+    await session.execute(
+        update(TelegramUpdate)
+        .where(
+            TelegramUpdate.bot_id == bot_id,
+            TelegramUpdate.status == PENDING,
+            TelegramUpdate.attempts >= max_attempts,
+        )
+        .values(status=FAILED, error=func.coalesce(TelegramUpdate.error, "attempts exhausted"))
+    )
+    return int(getattr(requeued, "rowcount", 0) or 0)
+
+
+async def pending_keys(
+    session: AsyncSession, bot_id: int, max_attempts: int
+) -> list[tuple[int | None, int]]:
+    """(chat_id, first update_id) per chat with pending rows, chat-less rows one by one."""
+    stmt = (
+        select(TelegramUpdate.chat_id, func.min(TelegramUpdate.update_id))
+        .where(
+            TelegramUpdate.bot_id == bot_id,
+            TelegramUpdate.status == PENDING,
+            TelegramUpdate.attempts < max_attempts,
+        )
+        .group_by(
+            TelegramUpdate.chat_id,
+            # chat-less rows are independent: one group each
+            func.coalesce(TelegramUpdate.chat_id, TelegramUpdate.update_id),
+        )
+        .order_by(func.min(TelegramUpdate.update_id))
+    )
+    return [(chat, int(first)) for chat, first in (await session.execute(stmt)).all()]
+
+
+# --- Telegram identities -------------------------------------------------------------------------
+
+
+async def identity_of(session: AsyncSession, telegram_user_id: int) -> tuple[int, str] | None:
+    """(customer_id, customer locale) linked to a Telegram user, if any."""
+    stmt = (
+        select(ChannelIdentity.customer_id, Customer.locale)
+        .join(Customer, Customer.id == ChannelIdentity.customer_id)
+        .where(
+            ChannelIdentity.channel == Channel.telegram,
+            ChannelIdentity.external_id == str(telegram_user_id),
+        )
+    )
+    row = (await session.execute(stmt)).first()
+    return (int(row[0]), str(row[1])) if row is not None else None
+
+
+async def set_reachable(
+    session: AsyncSession, telegram_user_id: int, reachable: bool, reason: str | None
+) -> bool:
+    """Mark the Telegram identity (un)reachable; False when the user is not linked."""
+    result = await session.execute(
+        update(ChannelIdentity)
+        .where(
+            ChannelIdentity.channel == Channel.telegram,
+            ChannelIdentity.external_id == str(telegram_user_id),
+        )
+        .values(
+            is_reachable=reachable,
+            unreachable_reason=None if reachable else reason,
+            last_seen_at=utcnow(),
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def active_tariff_names(session: AsyncSession) -> list[str]:
+    """For the NLU's tariff entity."""
+    return list(await session.scalars(select(Tariff.name).where(Tariff.is_active)))
+
+
+# --- processing ------------------------------------------------------------------------------
+
+
+def _lock_key(bot_id: int, chat_id: int | None, update_id: int) -> str:
+    return (
+        f"tg:inbox:{bot_id}:{chat_id}" if chat_id is not None else f"tg:inbox:{bot_id}:u{update_id}"
+    )
+
+
+async def _process_row(
+    resources: Resources, bot: Bot, dispatcher: Dispatcher, row: TelegramUpdate
+) -> None:
+    try:
+        update_obj = Update.model_validate(row.payload, context={"bot": bot})
+    except ValidationError as exc:
+        log.error("malformed telegram update", update_id=row.update_id)
+        async with unit_of_work(resources.sessionmaker) as session:
+            await mark_failed(session, row.id, f"invalid update: {exc}", permanent=True)
+        return
+    try:
+        await dispatcher.feed_update(bot, update_obj)
+    except Exception as exc:  # the row keeps the reason and is retried by recover()
+        log.exception("telegram update failed", update_id=row.update_id, attempts=row.attempts)
+        async with unit_of_work(resources.sessionmaker) as session:
+            await mark_failed(session, row.id, f"{type(exc).__name__}: {exc}")
+        return
+    async with unit_of_work(resources.sessionmaker) as session:
+        await mark_done(session, row.id)
+
+
+async def drain(
+    resources: Resources,
+    bot: Bot,
+    dispatcher: Dispatcher,
+    chat_id: int | None,
+    update_id: int,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> int:
+    """Under the chat's lock, process its pending rows in update_id order. Returns how many
+    were processed. A lock not obtained in time leaves the rows for their holder/recovery."""
+    processed = 0
+    lock = resources.redis.lock(
+        _lock_key(bot.id, chat_id, update_id), timeout=LOCK_TTL, blocking_timeout=LOCK_WAIT
+    )
+    try:
+        async with lock:
+            while True:
+                async with unit_of_work(resources.sessionmaker) as session:
+                    row = await claim_pending(
+                        session,
+                        bot.id,
+                        chat_id=chat_id,
+                        update_id=update_id,
+                        max_attempts=max_attempts,
+                    )
+                if row is None:
+                    return processed
+                await _process_row(resources, bot, dispatcher, row)
+                processed += 1
+    except LockError:
+        # not obtained in time, or expired under a very slow turn: nothing is lost, the rows
+        # stay pending for the holder's drain or for recover()
+        log.warning("telegram chat lock not held", chat_id=chat_id, update_id=update_id)
+        return processed
+
+
+async def process_update(
+    resources: Resources, bot: Bot, dispatcher: Dispatcher, update_json: dict[str, Any]
+) -> bool:
+    """Store, then process (this chat's pending rows, in order). Returns whether the update
+    was new; a redelivered update_id changes nothing. Raises only if storing fails - then the
+    caller must not acknowledge the update."""
+    async with unit_of_work(resources.sessionmaker) as session:
+        new = await store(session, bot.id, update_json)
+    await drain(resources, bot, dispatcher, chat_of(update_json), int(update_json["update_id"]))
+    return new
+
+
+async def recover(
+    resources: Resources, bot: Bot, dispatcher: Dispatcher, *, max_attempts: int = MAX_ATTEMPTS
+) -> int:
+    """Process what a crash (or a failure) left behind; run at start. Returns the number of
+    rows processed."""
+    async with unit_of_work(resources.sessionmaker) as session:
+        await requeue_failed(session, bot.id, max_attempts)
+        keys = await pending_keys(session, bot.id, max_attempts)
+    processed = 0
+    for chat_id, first_update_id in keys:
+        processed += await drain(
+            resources, bot, dispatcher, chat_id, first_update_id, max_attempts=max_attempts
+        )
+    if processed:
+        log.info("telegram inbox recovered", processed=processed)
+    return processed
