@@ -21,6 +21,7 @@ from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
 from backend.payments.endpoints import pages_router
 from backend.state import Resources
 from backend.webchat.rasa_endpoints import router as rasa_router
+from bot.webhook import get_router as telegram_router
 
 log = get_logger("app")
 
@@ -33,8 +34,13 @@ def default_roles(settings: Settings, *, with_bot: bool = True) -> list[Backgrou
         from notifications.worker import run_worker
 
         roles.append(run_worker)
-    if with_bot and settings.run_worker and settings.telegram_bot_token is not None:
-        # the all-in-one process also serves Telegram when a bot token is configured
+    if with_bot and settings.telegram_bot_token is not None and settings.telegram_mode == "webhook":
+        # every API process answers Telegram's webhook (behind the load balancer)
+        from bot.webhook import run_webhook_role
+
+        roles.append(run_webhook_role)
+    elif with_bot and settings.run_worker and settings.telegram_bot_token is not None:
+        # the all-in-one process also polls Telegram when a bot token is configured
         from bot.runner import run_bot_role
 
         roles.append(run_bot_role)
@@ -96,6 +102,7 @@ def create_app(
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rasa_router)  # the action-server protocol at /rasa/*, not under /api/v1
+    app.include_router(telegram_router())  # /telegram/webhook (TELEGRAM_MODE=webhook)
     app.include_router(pages_router)
     app.add_middleware(
         CORSMiddleware,
