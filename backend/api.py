@@ -9,6 +9,7 @@ from backend.auth.endpoints import router as auth_router
 from backend.billing.actions import router as billing_actions_router
 from backend.billing.endpoints import router as billing_router
 from backend.customers.endpoints import router as customers_router
+from backend.customers.linking_endpoints import router as linking_router
 from backend.documents.endpoints import router as documents_router
 from backend.documents.generate_endpoints import router as documents_generate_router
 from backend.payments.endpoints import router as payments_router
@@ -24,6 +25,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     billing_router,  # first: the balance is the hottest read and routes are matched in order
     auth_router,
     customers_router,
+    linking_router,
     billing_actions_router,
     support_router,
     documents_router,

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     # Channels and integrations (used by later roles; documented in .env.example).
     telegram_bot_token: SecretStr | None = None
     telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_username: str | None = None  # for t.me deep links (account linking)
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr | None = None
     telegram_payments_provider_token: SecretStr | None = None

@@ -19,7 +19,7 @@ from aiogram.methods.base import TelegramType
 from backend.config import Settings
 from backend.logging import get_logger
 from backend.state import Resources
-from bot import handlers
+from bot import handlers, linking
 
 if TYPE_CHECKING:
     from dialogs.engine import Engine
@@ -84,5 +84,6 @@ def create_dispatcher(resources: Resources, engine: Engine) -> Dispatcher:
     (`resources`, `engine` in handler signatures)."""
     dp = Dispatcher(resources=resources, engine=engine)
     dp.update.outer_middleware(handlers.IdentityMiddleware(resources))
+    dp.include_router(linking.get_router())  # /start <token>, contacts, /unlink first
     dp.include_router(handlers.get_router())
     return dp

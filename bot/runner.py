@@ -13,14 +13,19 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.methods import GetUpdates
 
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.state import Resources
-from bot import inbox
+from bot import commands, delivery, inbox
 from bot.factory import create_bot, create_dispatcher
 from dialogs.engine import Engine
 
@@ -171,6 +176,7 @@ async def run_polling(
     res = resources or Resources.create(settings)
     bot, dp = await build(settings, res, session)
     poller = Poller(res, bot, dp)
+    sender: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -179,12 +185,18 @@ async def run_polling(
         await dp.emit_startup(bot=bot)
         # getUpdates answers 409 while a webhook is set; pending updates are kept
         await bot.delete_webhook(drop_pending_updates=False)
+        await set_commands_safely(bot)
         await inbox.recover(res, bot, dp)
+        # agent replies and operator notices from the outbox go out beside the polling
+        sender = asyncio.create_task(delivery.run_delivery_loop(res, bot, poller.stop_event))
         if poller_ready is not None:
             poller_ready.set_result(poller)
         log.info("telegram polling started", bot_id=bot.id)
         await poller.run()
     finally:
+        if sender is not None:
+            poller.stop()
+            await sender
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
@@ -193,6 +205,13 @@ async def run_polling(
         if own:
             await res.close()
         log.info("telegram polling stopped")
+
+
+async def set_commands_safely(bot: Bot) -> None:
+    try:
+        await commands.set_commands(bot)
+    except TelegramAPIError as exc:  # the menu of commands is a nicety; never block start-up
+        log.warning("setMyCommands failed", error=str(exc))
 
 
 async def run_bot_role(resources: Resources, stop: asyncio.Event) -> None:

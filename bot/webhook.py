@@ -5,6 +5,7 @@ failure to store answers 5xx, so Telegram redelivers) and processed once, in cha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -16,8 +17,8 @@ from fastapi.responses import JSONResponse
 
 from backend.logging import get_logger
 from backend.state import Resources
-from bot import inbox
-from bot.runner import build
+from bot import delivery, inbox
+from bot.runner import build, set_commands_safely
 
 log = get_logger("bot.webhook")
 
@@ -72,6 +73,7 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
     settings = resources.settings
     bot, dp = await build(settings, resources)
     _BOTS[id(resources)] = WebhookBot(bot, dp)
+    sender: asyncio.Task[None] | None = None
     try:
         await dp.emit_startup(bot=bot)
         secret = settings.telegram_webhook_secret
@@ -82,9 +84,16 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
             drop_pending_updates=False,
         )
         await inbox.recover(resources, bot, dp)
+        await set_commands_safely(bot)
+        # agent replies from the outbox; SKIP LOCKED keeps several API processes from doubling
+        sender = asyncio.create_task(delivery.run_delivery_loop(resources, bot, stop))
         log.info("telegram webhook registered", url=settings.public_url.rstrip("/") + PATH)
         await stop.wait()
     finally:
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
         _BOTS.pop(id(resources), None)
         await dp.emit_shutdown(bot=bot)
         await bot.session.close()

@@ -1,0 +1,151 @@
+"""Linking a Telegram account to a customer (architecture.md, "Identity across channels").
+
+Two ways prove ownership: a one-time deep-link token issued to a logged-in customer, or the
+customer's own shared contact whose phone is on file, confirmed by the contract number. A
+Telegram account belongs to one customer at a time: linking it again moves it.
+
+Tokens are kept in Redis by their SHA-256 only, so a Redis dump does not hold usable links; a
+token is consumed with GETDEL, so two concurrent `/start <token>` cannot both link.
+
+The SQL lives here rather than in repository.py only because this module was written alongside
+it; it is small and could move there unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.audit import service as audit
+from backend.audit.service import Actor
+from backend.models import ChannelIdentity, Customer, utcnow
+from backend.models.enums import Channel
+from backend.redis import Redis
+from backend.validation import normalize_phone
+
+LINK_TOKEN_TTL = 600  # seconds (isp-product.md: a one-time token, 10 min)
+_LINK_KEY = "tg:link:{}"
+
+
+def _token_key(token: str) -> str:
+    return _LINK_KEY.format(hashlib.sha256(token.encode()).hexdigest())
+
+
+async def issue_link_token(redis: Redis, customer_id: int) -> str:
+    """A fresh single-use token for `t.me/<bot>?start=<token>` (32 URL-safe characters, which
+    Telegram's 64-character start parameter allows)."""
+    token = secrets.token_urlsafe(24)
+    await redis.set(_token_key(token), str(customer_id), ex=LINK_TOKEN_TTL)
+    return token
+
+
+async def consume_link_token(redis: Redis, token: str) -> int | None:
+    """The customer the token was issued to, once; None when unknown, used or expired."""
+    if not token or len(token) > 64:
+        return None
+    value = await redis.getdel(_token_key(token))
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+async def telegram_identity(session: AsyncSession, telegram_user_id: int) -> ChannelIdentity | None:
+    stmt = select(ChannelIdentity).where(
+        ChannelIdentity.channel == Channel.telegram,
+        ChannelIdentity.external_id == str(telegram_user_id),
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def link_telegram(
+    session: AsyncSession, customer_id: int, telegram_user_id: int, actor: Actor | None
+) -> ChannelIdentity:
+    """Link the Telegram account to the customer; an account linked elsewhere moves here."""
+    identity = await telegram_identity(session, telegram_user_id)
+    previous: int | None = None
+    if identity is None:
+        identity = ChannelIdentity(
+            customer_id=customer_id,
+            channel=Channel.telegram,
+            external_id=str(telegram_user_id),
+            is_reachable=True,
+            details={},
+            last_seen_at=utcnow(),
+        )
+        session.add(identity)
+    else:
+        if identity.customer_id != customer_id:
+            previous = identity.customer_id
+        identity.customer_id = customer_id
+        identity.is_reachable = True
+        identity.unreachable_reason = None
+        identity.last_seen_at = utcnow()
+    await session.flush()
+    await audit.record(
+        session,
+        "telegram.link",
+        actor,
+        "customer",
+        customer_id,
+        telegram_user_id=telegram_user_id,
+        moved_from=previous,
+    )
+    return identity
+
+
+async def unlink_telegram(
+    session: AsyncSession,
+    customer_id: int,
+    actor: Actor | None,
+    telegram_user_id: int | None = None,
+) -> int:
+    """Remove the customer's Telegram link(s) - one account when `telegram_user_id` is given.
+    Returns how many were removed (0 is not an error: unlinking twice is harmless)."""
+    stmt = delete(ChannelIdentity).where(
+        ChannelIdentity.channel == Channel.telegram,
+        ChannelIdentity.customer_id == customer_id,
+    )
+    if telegram_user_id is not None:
+        stmt = stmt.where(ChannelIdentity.external_id == str(telegram_user_id))
+    removed = await session.execute(stmt.returning(ChannelIdentity.external_id))
+    external_ids = list(removed.scalars())
+    if external_ids:
+        await audit.record(
+            session,
+            "telegram.unlink",
+            actor,
+            "customer",
+            customer_id,
+            telegram_user_ids=[int(x) for x in external_ids],
+        )
+    return len(external_ids)
+
+
+async def customers_with_phone(session: AsyncSession, phone: str) -> list[int]:
+    """Ids of customers whose phone on file is `phone` (any spelling); [] for a non-phone."""
+    try:
+        normalized = normalize_phone(phone)
+    except ValueError:
+        return []
+    stmt = select(Customer.id).where(Customer.phone == normalized).order_by(Customer.id)
+    return list(await session.scalars(stmt))
+
+
+async def find_by_phone_and_contract(
+    session: AsyncSession, phone: str, contract_number: str
+) -> Customer | None:
+    """The customer with this phone and this contract number, if both match one."""
+    try:
+        normalized = normalize_phone(phone)
+    except ValueError:
+        return None
+    number = contract_number.strip()
+    if not number or len(number) > 32:
+        return None
+    stmt = select(Customer).where(Customer.phone == normalized, Customer.contract_number == number)
+    return (await session.execute(stmt)).scalar_one_or_none()

@@ -1,0 +1,20 @@
+## Telegram: linking a contract to the chat (bot/linking.py)
+
+telegram-link-welcome = Connect your contract to see your balance, top up and write to support.
+    The fastest way: press "Connect Telegram" in your account.
+    Or press "📱 Share my number" below and type your contract number.
+telegram-link-share-button = 📱 Share my number
+telegram-linked = ✅ Contract { $contract } is connected
+telegram-link-invalid = This link is not valid: it was used already or has expired (a link lasts 10 minutes).
+    Get a new one in your account ("Connect Telegram") or press "📱 Share my number" and type your contract number.
+telegram-link-foreign-contact = Please share your own number with the "📱 Share my number" button: someone else's contact cannot be connected.
+telegram-link-phone-unknown = We found no contract with this phone number. Connect Telegram from your account ("Connect Telegram") or contact support.
+telegram-link-ask-contract = Thank you! Now type your contract number.
+telegram-link-wrong-contract = The contract number does not match this phone. Please check it and try again.
+telegram-link-too-many = Too many attempts. Please try again in an hour or connect Telegram from your account.
+telegram-not-linked = No contract is connected to this Telegram account.
+telegram-unlink-confirm = Disconnect contract { $contract } from this Telegram account? Your balance and notifications will no longer be available here.
+telegram-unlink-yes = Yes, disconnect
+telegram-unlink-no = Cancel
+telegram-unlinked = The contract is disconnected from this Telegram account. Send /start to connect again.
+telegram-unlink-cancelled = All right, the contract stays connected.
