@@ -20,7 +20,7 @@ from typing import cast
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.db import unit_of_work
@@ -66,41 +66,14 @@ async def claim_batch(
     session: AsyncSession, *, limit: int, now: datetime, lease_until: datetime
 ) -> list[ClaimedMessage]:
     """Claim due `conversation.agent_reply` rows of the Telegram channel, oldest first (the
-    widget's rows are left to the widget). PostgreSQL: FOR UPDATE SKIP LOCKED, so several
-    bot processes get disjoint rows; SQLite serialises writers."""
-    due = or_(
-        and_(outbox.c.status == OutboxStatus.pending, outbox.c.available_at <= now),
-        # a processing row whose lease ran out belongs to a sender that died mid-batch
-        and_(outbox.c.status == OutboxStatus.processing, outbox.c.locked_until < now),
+    widget's rows are left to the widget), with the outbox's own claim."""
+    return await outbox_repo.claim_batch(
+        session,
+        limit=limit,
+        now=now,
+        lease_until=lease_until,
+        only=and_(outbox.c.kind == AGENT_REPLY, outbox.c.payload["channel"].as_string() == CHANNEL),
     )
-    candidates = (
-        select(outbox.c.id)
-        .where(
-            outbox.c.kind == AGENT_REPLY,
-            outbox.c.payload["channel"].as_string() == CHANNEL,
-            due,
-        )
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
-    claim = update(outbox).values(
-        status=OutboxStatus.processing,
-        locked_until=lease_until,
-        attempts=outbox.c.attempts + 1,
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        c = candidates.with_for_update(skip_locked=True).cte("c")
-        stmt = claim.where(outbox.c.id == c.c.id)
-    else:
-        stmt = claim.where(outbox.c.id.in_(candidates))
-    result = await session.execute(
-        stmt.returning(outbox.c.id, outbox.c.kind, outbox.c.payload, outbox.c.attempts)
-    )
-    rows = [
-        ClaimedMessage(id=r.id, kind=r.kind, payload=dict(r.payload or {}), attempts=r.attempts)
-        for r in result
-    ]
-    return sorted(rows, key=lambda m: m.id)
 
 
 async def postpone(

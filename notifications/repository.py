@@ -45,13 +45,17 @@ async def claim_batch(
     now: datetime,
     lease_until: datetime,
     exclude_kinds: frozenset[str] = frozenset(),
+    only: Any = None,
 ) -> list[ClaimedMessage]:
     """Claim up to `limit` due rows, oldest first, leaving `exclude_kinds` to their own
-    consumers. On PostgreSQL concurrent workers get disjoint rows (FOR UPDATE SKIP LOCKED);
-    SQLite serialises writers, and the embedded default runs one worker."""
+    consumers; `only` (a SQL condition) narrows the claim to one consumer's rows. On
+    PostgreSQL concurrent workers get disjoint rows (FOR UPDATE SKIP LOCKED); SQLite
+    serialises writers, and the embedded default runs one worker."""
     candidates = select(outbox.c.id).where(_due(now)).order_by(outbox.c.id).limit(limit)
     if exclude_kinds:
         candidates = candidates.where(outbox.c.kind.not_in(sorted(exclude_kinds)))
+    if only is not None:
+        candidates = candidates.where(only)
     claim = update(outbox).values(
         status=OutboxStatus.processing,
         locked_until=lease_until,

@@ -71,24 +71,6 @@ def average_daily_cost(price: int, period: BillingPeriod, day: date) -> int:
     return max(1, -(-price // days_in_month(day)))  # ceil: never promise a day too many
 
 
-def days_covered(balance: int, price: int, period: BillingPeriod, today: date) -> int:
-    """Whole days, starting tomorrow, that `balance` pays for at this tariff."""
-    if balance <= 0 or price <= 0:
-        return 0
-    days = 0
-    remaining = balance
-    cursor = today + timedelta(days=1)
-    # Walk day by day for exactness across month boundaries, bounded to ~3 years.
-    while days < 1100:
-        cost = price if period is BillingPeriod.daily else daily_share(price, cursor)
-        if cost > remaining:
-            break
-        remaining -= cost
-        days += 1
-        cursor += timedelta(days=1)
-    return days
-
-
 def format_money(amount: int) -> str:
     """'350.00', '-1234.05': the API's plain display form (locales format for people)."""
     sign = "-" if amount < 0 else ""

@@ -378,6 +378,26 @@ def _header(settings: Settings, provider: ProviderDetails, locale: str) -> pdf.H
     return pdf.Header(name=provider.legal_name, lines=lines)
 
 
+def _layout(
+    settings: Settings,
+    provider: ProviderDetails,
+    locale: str,
+    title: str,
+    issued: date,
+    blocks: list[pdf.Block],
+) -> pdf.PdfDocument:
+    """Every document's frame: the provider header, the body, the page footer."""
+    return pdf.PdfDocument(
+        title=title,
+        language=locale,
+        issued=issued,
+        header=_header(settings, provider, locale),
+        blocks=tuple(blocks),
+        footer=_footer(title, locale),
+        author=provider.legal_name,
+    )
+
+
 def _footer(title: str, locale: str) -> str:
     # The renderer fills in "{page}" and "{pages}" as it lays the pages out.
     return t("documents-footer", locale, title=title, page="{page}", pages="{pages}")
@@ -563,15 +583,7 @@ async def contract(
         pdf.Section(t("documents-contract-section-signatures", locale)),
         _signatures(provider, customer, locale),
     ]
-    layout = pdf.PdfDocument(
-        title=title,
-        language=locale,
-        issued=issued,
-        header=_header(settings, provider, locale),
-        blocks=tuple(blocks),
-        footer=_footer(title, locale),
-        author=provider.legal_name,
-    )
+    layout = _layout(settings, provider, locale, title, issued, blocks)
     return await _store(
         session,
         settings,
@@ -708,15 +720,7 @@ async def invoice_document(
             )
         ),
     ]
-    layout = pdf.PdfDocument(
-        title=title,
-        language=locale,
-        issued=invoice.issued_on,
-        header=_header(settings, provider, locale),
-        blocks=tuple(blocks),
-        footer=_footer(title, locale),
-        author=provider.legal_name,
-    )
+    layout = _layout(settings, provider, locale, title, invoice.issued_on, blocks)
     return await _store(
         session,
         settings,
@@ -997,15 +1001,7 @@ async def monthly_act(
         pdf.Paragraph(t("documents-act-statement", locale), small=True),
         _signatures(provider, customer, locale),
     ]
-    layout = pdf.PdfDocument(
-        title=title,
-        language=locale,
-        issued=last,
-        header=_header(settings, provider, locale),
-        blocks=tuple(blocks),
-        footer=_footer(title, locale),
-        author=provider.legal_name,
-    )
+    layout = _layout(settings, provider, locale, title, last, blocks)
     return await _store(
         session,
         settings,

@@ -8,6 +8,7 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Any, Final
 
 from dialogs.nlu.features import to_cyrillic, to_latin
@@ -72,7 +73,8 @@ _MONEY_BEFORE = re.compile(
 
 
 def _digits_value(raw: str, suffix: str | None) -> int:
-    value = float(re.sub(r"[ \u00a0]", "", raw).replace(",", "."))
+    # Decimal, not float: "4.35к" must be 4350, not 4349
+    value = Decimal(re.sub(r"[ \u00a0]", "", raw).replace(",", "."))
     if suffix:
         value *= 1000
     return int(value)
