@@ -48,7 +48,6 @@ MAX_ATTEMPTS = 6
 BACKOFF = (5.0, 30.0, 120.0, 600.0, 1800.0)  # seconds before attempt 2, 3, ...
 POLL_INTERVAL = 1.0
 BATCH = 50
-BLOCKED = "blocked_by_user"
 
 outbox = cast(Table, OutboxMessage.__table__)
 
@@ -146,8 +145,10 @@ async def _deliver_one(resources: Resources, bot: Bot, message: ClaimedMessage) 
     except TelegramForbiddenError:
         async with unit_of_work(sessionmaker) as session:
             # private chats only: the chat id is the user's id
-            await inbox.set_reachable(session, chat_id, reachable=False, reason=BLOCKED)
-            await outbox_repo.mark_dead(session, message, BLOCKED, utcnow())
+            await inbox.set_reachable(
+                session, chat_id, reachable=False, reason=inbox.BLOCKED_BY_USER
+            )
+            await outbox_repo.mark_dead(session, message, inbox.BLOCKED_BY_USER, utcnow())
         log.info("agent reply not delivered: bot blocked", chat_id=chat_id, outbox_id=message.id)
         return False
     except Exception as exc:  # any failure is retried, then dead

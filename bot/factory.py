@@ -5,6 +5,7 @@ several."""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from aiogram import Bot, Dispatcher
@@ -13,7 +14,23 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.methods import TelegramMethod
+from aiogram.methods import (
+    CopyMessage,
+    ForwardMessage,
+    SendAnimation,
+    SendAudio,
+    SendContact,
+    SendDocument,
+    SendInvoice,
+    SendLocation,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    SendSticker,
+    SendVideo,
+    SendVoice,
+    TelegramMethod,
+)
 from aiogram.methods.base import TelegramType
 
 from backend.config import Settings
@@ -66,6 +83,54 @@ class RetryAfterMiddleware(BaseRequestMiddleware):
                 await asyncio.sleep(exc.retry_after)
 
 
+# Methods that put a new message into a chat (edits, chat actions and callback answers don't).
+PACED_METHODS = (
+    SendMessage, SendDocument, SendPhoto, SendInvoice, SendVoice, SendSticker, SendVideo,
+    SendAudio, SendAnimation, SendContact, SendLocation, SendMediaGroup, CopyMessage,
+    ForwardMessage,
+)  # fmt: skip
+
+
+class ChatPacer(BaseRequestMiddleware):
+    """Paces bursts of messages to one chat: Telegram asks for about one message a second per
+    chat and tolerates short bursts, then answers 429. A generic cell rate algorithm per chat:
+    `burst` messages go at once, the next ones one per `interval` seconds. The slot is taken
+    before sleeping, so concurrent senders to one chat queue in order.
+
+    Hand-written because aiogram has no pacing of its own (only the 429 retry) and a limiter
+    library would need its own storage; this is per process, which suffices because a chat's
+    updates are processed under one Redis lock at a time (bot/inbox.py). Broadcasts to many
+    chats (30 messages/s overall) are paced by whoever sends them, not here."""
+
+    def __init__(self, burst: int = 5, interval: float = 1.0, max_chats: int = 10_000) -> None:
+        self.burst = burst
+        self.interval = interval
+        self.max_chats = max_chats
+        self._tat: dict[int | str, float] = {}  # theoretical arrival time per chat
+
+    def delay(self, chat_id: int | str, now: float) -> float:
+        """Reserve the chat's next slot; seconds to wait before sending in it."""
+        if len(self._tat) >= self.max_chats:
+            self._tat = {k: v for k, v in self._tat.items() if v > now}
+        tat = max(self._tat.get(chat_id, now), now) + self.interval
+        self._tat[chat_id] = tat
+        return max(0.0, tat - now - self.burst * self.interval)
+
+    async def __call__(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+    ) -> Any:
+        chat_id = getattr(method, "chat_id", None)
+        if isinstance(method, PACED_METHODS) and isinstance(chat_id, int | str):
+            wait = self.delay(chat_id, time.monotonic())
+            if wait > 0:
+                log.info("telegram chat paced", chat_id=chat_id, wait=round(wait, 2))
+                await asyncio.sleep(wait)
+        return await make_request(bot, method)
+
+
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     """The Bot for settings.telegram_bot_token, talking to settings.telegram_api_base (any Bot
     API server: Telegram's, a local one, the tests' stand-in). `session` replaces the HTTP
@@ -75,6 +140,8 @@ def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_base))
     bot = Bot(settings.telegram_bot_token.get_secret_value(), session=session)
+    # the pacer first (outermost): a request repeated after a 429 keeps its one slot
+    bot.session.middleware(ChatPacer())
     bot.session.middleware(RetryAfterMiddleware())
     return bot
 
@@ -84,6 +151,7 @@ def create_dispatcher(resources: Resources, engine: Engine) -> Dispatcher:
     (`resources`, `engine` in handler signatures)."""
     dp = Dispatcher(resources=resources, engine=engine)
     dp.update.outer_middleware(handlers.IdentityMiddleware(resources))
+    dp.update.outer_middleware(handlers.UnreachableMiddleware(resources))
     dp.include_router(linking.get_router())  # /start <token>, contacts, /unlink first
     dp.include_router(handlers.get_router())
     return dp

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramForbiddenError
 from aiogram.types import (
     CallbackQuery,
     ChatMemberUpdated,
@@ -80,6 +81,31 @@ class IdentityMiddleware(BaseMiddleware):
             self.resources.settings.default_locale,
         )
         return await handler(event, data)
+
+
+class UnreachableMiddleware(BaseMiddleware):
+    """A reply refused with 403 (the user blocked the bot, or deleted the account) marks the
+    Telegram identity unreachable and ends the update: sending again cannot help, and the turn
+    itself (and its replies) is already stored. Telegram sends my_chat_member `member` when the
+    user unblocks the bot, which marks it reachable again."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        try:
+            return await handler(event, data)
+        except TelegramForbiddenError as exc:
+            user: User | None = data.get("event_from_user")
+            if user is None:
+                raise
+            async with unit_of_work(self.resources.sessionmaker) as session:
+                await inbox.set_reachable(
+                    session, user.id, reachable=False, reason=inbox.BLOCKED_BY_USER
+                )
+            log.info("telegram reply refused: marked unreachable", user_id=user.id,
+                     reason=exc.message)  # fmt: skip
+            return None
 
 
 def _attachments(message: Message) -> tuple[Attachment, ...]:
@@ -213,7 +239,7 @@ async def on_my_chat_member(event: ChatMemberUpdated, resources: Resources) -> N
         return
     async with unit_of_work(resources.sessionmaker) as session:
         await inbox.set_reachable(
-            session, event.from_user.id, reachable=status == "member", reason="blocked_by_user"
+            session, event.from_user.id, reachable=status == "member", reason=inbox.BLOCKED_BY_USER
         )
 
 

@@ -36,6 +36,7 @@ from backend.state import Resources
 log = get_logger("bot.inbox")
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+BLOCKED_BY_USER = "blocked_by_user"  # why an identity is unreachable: the bot answered 403
 # Claims per row (counted before processing, so an update that crashes the process on every
 # try is dead-lettered instead of looping across restarts).
 MAX_ATTEMPTS = 5
