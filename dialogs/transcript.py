@@ -283,6 +283,18 @@ async def messages(
     return rows
 
 
+async def message_in(
+    session: AsyncSession, conversation_id: int, message_id: int
+) -> ConversationMessage | None:
+    """One message of the conversation (None when it belongs to another)."""
+    return await session.scalar(
+        select(ConversationMessage).where(
+            ConversationMessage.id == message_id,
+            ConversationMessage.conversation_id == conversation_id,
+        )
+    )
+
+
 async def touch(session: AsyncSession, conversation_id: int) -> None:
     await session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow())

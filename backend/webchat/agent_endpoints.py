@@ -6,17 +6,21 @@ Replies are stored in the transcript and handed to the channel adapters through 
 
 from __future__ import annotations
 
-from typing import Annotated
+import mimetypes
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import Response
 
 from backend.billing import service as billing
 from backend.billing.tasks import business_today
 from backend.customers import service as customers
 from backend.deps import CurrentStaff, RedisDep, SessionDep, SettingsDep, actor_of
 from backend.errors import NotFound
-from backend.models import ConversationState
+from backend.models import Channel, ConversationState
 from backend.webchat.agent_schemas import (
+    AttachmentOut,
     BotState,
     CloseIn,
     ConversationDetail,
@@ -27,11 +31,46 @@ from backend.webchat.agent_schemas import (
     MessageOut,
     ReplyIn,
 )
-from dialogs import handover
+from bot import files as telegram_files
+from dialogs import handover, transcript
 from dialogs.state import FlowStore
 from dialogs.transcript import ConversationRow
 
 router = APIRouter(tags=["agent"])
+
+# What a customer's file is served as; an unknown or active type (HTML, SVG) is a download.
+_KIND_TYPES = {
+    "photo": "image/jpeg",
+    "sticker": "image/webp",
+    "voice": "audio/ogg",
+    "video": "video/mp4",
+    "video_note": "video/mp4",
+    "animation": "video/mp4",
+}
+_INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif", "audio/ogg", "audio/mpeg",
+                 "video/mp4", "application/pdf"}  # fmt: skip
+
+
+class AttachmentNotFound(NotFound):
+    code = "attachment_not_found"
+    detail = "no such attachment in this conversation"
+
+
+def _attachments(payload: dict[str, Any]) -> list[Any]:
+    found = payload.get("attachments")
+    return found if isinstance(found, list) else []
+
+
+def _attachment_out(conversation_id: int, message_id: int, index: int, a: Any) -> AttachmentOut:
+    has_file = isinstance(a, dict) and bool(a.get("file_id"))
+    url = (
+        f"/api/v1/agent/conversations/{conversation_id}/messages/{message_id}/attachments/{index}"
+        if has_file
+        else None
+    )
+    kind = str(a.get("kind", "")) if isinstance(a, dict) else ""
+    filename = a.get("filename") if isinstance(a, dict) else None
+    return AttachmentOut(index=index, kind=kind, filename=filename, url=url)
 
 
 def _out(conv: ConversationRow) -> ConversationOut:
@@ -152,8 +191,58 @@ async def conversation_detail(
                 agent_id=m.agent_id,
                 text=m.text,
                 item=(m.payload or {}).get("item"),
+                attachments=[
+                    _attachment_out(conv.id, m.id, i, a)
+                    for i, a in enumerate(_attachments(m.payload or {}))
+                ],
                 created_at=m.created_at,
             )
             for m in found.messages
         ],
+    )
+
+
+@router.get(
+    "/agent/conversations/{conversation_id}/messages/{message_id}/attachments/{index}",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def attachment(
+    conversation_id: int,
+    message_id: int,
+    index: Annotated[int, Path(ge=0, le=99)],
+    session: SessionDep,
+    settings: SettingsDep,
+    staff: CurrentStaff,
+) -> Response:
+    """A photo, file or voice message the customer sent (fetched from Telegram on demand)."""
+    message = await transcript.message_in(session, conversation_id, message_id)
+    conv = await transcript.get(session, conversation_id) if message is not None else None
+    items = _attachments(message.payload or {}) if message else []
+    if conv is None or message is None or index >= len(items):
+        raise AttachmentNotFound()
+    item = items[index]
+    file_id = item.get("file_id") if isinstance(item, dict) else None
+    if not file_id or conv.channel != Channel.telegram.value:
+        raise AttachmentNotFound()
+    # the session is not needed while Telegram answers; give its connection back first
+    await session.rollback()
+    data = await telegram_files.fetch_file(settings, str(file_id))
+    filename = item.get("filename") or f"{item.get('kind', 'file')}-{message_id}-{index}"
+    media_type = _KIND_TYPES.get(str(item.get("kind"))) or (
+        mimetypes.guess_type(str(filename))[0] or "application/octet-stream"
+    )
+    quoted = quote(str(filename)[:200], safe="")
+    disposition = "inline" if media_type in _INLINE_TYPES else "attachment"
+    if disposition == "attachment":
+        media_type = "application/octet-stream"
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quoted}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+            "Cache-Control": "private, max-age=3600",
+        },
     )

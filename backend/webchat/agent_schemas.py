@@ -45,6 +45,13 @@ class ConversationList(BaseModel):
     items: list[ConversationOut]
 
 
+class AttachmentOut(BaseModel):
+    index: int
+    kind: str = Field(description="photo, document, voice, sticker, video, audio, ...")
+    filename: str | None
+    url: str | None = Field(description="where the console fetches the file (None: no file)")
+
+
 class MessageOut(BaseModel):
     id: int
     direction: Literal["in", "out"]
@@ -52,6 +59,9 @@ class MessageOut(BaseModel):
     agent_id: int | None
     text: str | None
     item: dict[str, Any] | None = Field(description="the Outbound item as the engine sent it")
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="photos, files, voice the customer sent"
+    )
     created_at: datetime
 
 

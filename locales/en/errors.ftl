@@ -45,3 +45,6 @@ error-storage-unavailable = Documents are unavailable right now. Please try agai
 error-invalid-signature = The request signature could not be verified.
 error-invalid-assignee = This ticket cannot be assigned to that person.
 error-rasa-sdk-not-installed = The Rasa dialog service is not installed.
+error-attachment-not-found = There is no such file in this conversation.
+error-attachment-unavailable = Telegram did not give the file: it may be larger than 20 MB or too old. Ask the customer to send it again.
+error-telegram-unavailable = The Telegram bot is not configured.

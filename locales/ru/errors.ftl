@@ -45,3 +45,6 @@ error-storage-unavailable = Документы сейчас недоступны
 error-invalid-signature = Не получилось проверить подпись запроса.
 error-invalid-assignee = Этому сотруднику нельзя назначить заявку.
 error-rasa-sdk-not-installed = Сервис диалогов Rasa не установлен.
+error-attachment-not-found = В этом диалоге нет такого файла.
+error-attachment-unavailable = Telegram не отдал файл: возможно, он больше 20 МБ или слишком старый. Попросите клиента прислать его ещё раз.
+error-telegram-unavailable = Telegram-бот не настроен.
