@@ -16,6 +16,7 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
@@ -228,8 +229,20 @@ async def on_successful_payment(message: Message, resources: Resources, locale: 
         log.error("successful_payment not credited", code=exc.code, chat_id=message.chat.id)
         await message.answer(t("dialogs-error", locale))
         return
-    if outcome.credited:
+    if not outcome.credited:
+        return  # a redelivered update: the customer was told already
+    if outcome.balance is None:
         await message.answer(t("payments-status-succeeded", locale))
+        return
+    key = "telegram-payment-credited-restored" if outcome.restored else "telegram-payment-credited"
+    await message.answer(
+        t(
+            key,
+            locale,
+            amount=Decimal(outcome.payment.amount) / 100,
+            balance=Decimal(outcome.balance) / 100,
+        )
+    )
 
 
 async def on_my_chat_member(event: ChatMemberUpdated, resources: Resources) -> None:

@@ -125,6 +125,7 @@ class CreditOutcome:
     payment: Payment
     credited: bool  # True only for the one call that moved the money
     balance: int | None = None
+    restored: bool = False  # the credit lifted a suspension for debt
 
     @property
     def ack(self) -> Ack:
@@ -421,7 +422,12 @@ async def credit(
         invoices_paid=effects.invoices_paid,
         restored_subscriptions=effects.restored_subscriptions,
     )
-    return CreditOutcome(payment, credited=True, balance=effects.balance)
+    return CreditOutcome(
+        payment,
+        credited=True,
+        balance=effects.balance,
+        restored=bool(effects.restored_subscriptions),
+    )
 
 
 async def confirm_succeeded(

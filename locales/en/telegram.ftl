@@ -18,3 +18,9 @@ telegram-unlink-yes = Yes, disconnect
 telegram-unlink-no = Cancel
 telegram-unlinked = The contract is disconnected from this Telegram account. Send /start to connect again.
 telegram-unlink-cancelled = All right, the contract stays connected.
+
+## Telegram Payments: the reply to successful_payment (bot/handlers.py)
+# $amount, $balance (numbers, RUB)
+telegram-payment-credited = ✅ { NUMBER($amount, minimumFractionDigits: 2) } RUB credited · balance { NUMBER($balance, minimumFractionDigits: 2) } RUB
+telegram-payment-credited-restored = ✅ { NUMBER($amount, minimumFractionDigits: 2) } RUB credited · balance { NUMBER($balance, minimumFractionDigits: 2) } RUB
+    The internet will be back within 2 minutes.

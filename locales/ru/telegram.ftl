@@ -18,3 +18,9 @@ telegram-unlink-yes = Да, отключить
 telegram-unlink-no = Отмена
 telegram-unlinked = Договор отключён от этого Telegram. Чтобы подключить снова, отправьте /start.
 telegram-unlink-cancelled = Хорошо, договор остаётся подключённым.
+
+## Telegram Payments: the reply to successful_payment (bot/handlers.py)
+# $amount, $balance (numbers, RUB)
+telegram-payment-credited = ✅ Зачислено { NUMBER($amount, minimumFractionDigits: 2) } ₽ · баланс { NUMBER($balance, minimumFractionDigits: 2) } ₽
+telegram-payment-credited-restored = ✅ Зачислено { NUMBER($amount, minimumFractionDigits: 2) } ₽ · баланс { NUMBER($balance, minimumFractionDigits: 2) } ₽
+    Интернет включится в течение 2 минут.
