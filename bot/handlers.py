@@ -120,7 +120,7 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
             return (Attachment(kind, media.file_id, getattr(media, "file_name", None)),)
     if message.text is None and message.contact is None:
         # location, poll, dice ...: nothing the engine can read; it answers politely
-        return (Attachment(str(message.content_type), ""),)
+        return (Attachment(str(message.content_type.value), ""),)
     return ()
 
 

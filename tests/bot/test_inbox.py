@@ -1,33 +1,29 @@
 """The inbox (store before processing, once, in order, recovered after a crash), the handlers
-and the polling loop, with the real Dispatcher and a RecordingSession (no HTTP).
-
-TODO(stand-in): test_polling_stores_before_acknowledging and the handler tests should also run
-through tests/support/telegram_standin.py (real getUpdates long polling, form encoding)."""
+and the polling loop: the real aiogram Bot over HTTP to the Telegram Bot API stand-in and the
+real Dispatcher (bot.factory.create_dispatcher), with a recording engine in place of the
+dialogs engine, so what the adapter hands in can be checked. With the real engine: see
+tests/bot/test_robustness.py (unsupported update types, crashes, 429/5xx)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
-from typing import Any
-
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.methods import AnswerCallbackQuery, AnswerPreCheckoutQuery, SendMessage
-from aiogram.types import Update
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.i18n import t
 from backend.models import ChannelIdentity, TelegramUpdate
 from backend.models.enums import Channel
 from backend.state import Resources
 from bot import inbox
-from bot.factory import create_bot, create_dispatcher
+from bot.factory import create_dispatcher
 from bot.runner import Poller
 from dialogs.types import Button, Inbound, Outbound, Text, payload
-from tests.bot.test_render import RecordingSession, bot_settings
 from tests.factories import make_customer
+from tests.support.telegram_standin import TelegramStandIn
 
 USER = 555
+MENU = payload("nav", "menu")
 
 
 class StubEngine:
@@ -43,63 +39,12 @@ class StubEngine:
             self.fail_times -= 1
             raise RuntimeError("boom")
         label = inbound.text or inbound.payload or "?"
-        return [Text(f"re: {label}", buttons=((Button("Меню", payload("nav", "menu")),),))]
-
-
-def message_update(
-    update_id: int,
-    text: str | None = "привет",
-    *,
-    chat_id: int = USER,
-    chat_type: str = "private",
-    language_code: str = "en",
-    **extra: Any,
-) -> dict[str, Any]:
-    message: dict[str, Any] = {
-        "message_id": update_id,
-        "date": int(time.time()),
-        "chat": {"id": chat_id, "type": chat_type},
-        "from": {"id": USER, "is_bot": False, "first_name": "Пётр", "language_code": language_code},
-        **extra,
-    }
-    if text is not None:
-        message["text"] = text
-    return {"update_id": update_id, "message": message}
-
-
-def callback_update(update_id: int, data: str) -> dict[str, Any]:
-    return {
-        "update_id": update_id,
-        "callback_query": {
-            "id": f"cb{update_id}",
-            "chat_instance": "ci",
-            "data": data,
-            "from": {"id": USER, "is_bot": False, "first_name": "Пётр"},
-            "message": {
-                "message_id": 7,
-                "date": int(time.time()),
-                "chat": {"id": USER, "type": "private"},
-                "text": "Меню",
-            },
-        },
-    }
-
-
-@pytest.fixture
-def rec() -> RecordingSession:
-    return RecordingSession()
+        return [Text(f"re: {label}", buttons=((Button("Меню", MENU),),))]
 
 
 @pytest.fixture
 def engine() -> StubEngine:
     return StubEngine()
-
-
-@pytest.fixture
-async def rec_bot(resources: Resources, rec: RecordingSession) -> AsyncIterator[Bot]:
-    bot = create_bot(bot_settings(resources.settings), session=rec)
-    yield bot
-    await bot.session.close()
 
 
 @pytest.fixture
@@ -116,168 +61,202 @@ async def rows(session: AsyncSession) -> list[TelegramUpdate]:
     return list(result)
 
 
-async def test_store_is_new_once_per_update_id(session: AsyncSession) -> None:
-    assert await inbox.store(session, 42, message_update(1)) is True
-    assert await inbox.store(session, 42, message_update(1)) is False
-    assert await inbox.store(session, 43, message_update(1)) is True  # another bot
+async def test_store_is_new_once_per_update_id(
+    session: AsyncSession, telegram: TelegramStandIn
+) -> None:
+    update = telegram.message(USER, "привет")
+    assert await inbox.store(session, 42, update) is True
+    assert await inbox.store(session, 42, update) is False
+    assert await inbox.store(session, 43, update) is True  # another bot
     [first, _] = await rows(session)
     assert (first.chat_id, first.status, first.attempts) == (USER, "pending", 0)
+    assert first.update_id == update["update_id"]
 
 
 async def test_a_text_goes_through_the_engine_and_the_reply_is_sent(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, rec: RecordingSession, engine: StubEngine
+    resources: Resources, bot: Bot, dp: Dispatcher, telegram: TelegramStandIn, engine: StubEngine
 ) -> None:
-    assert await inbox.process_update(resources, rec_bot, dp, message_update(10, "баланс"))
+    update = telegram.message(USER, "баланс", language_code="en")
+    assert await inbox.process_update(resources, bot, dp, update)
 
     [inbound] = engine.inbounds
     assert inbound.channel == "telegram" and inbound.chat_id == str(USER)
-    assert (inbound.text, inbound.external_id, inbound.locale) == ("баланс", "10", "en")
+    assert (inbound.text, inbound.external_id, inbound.locale) == (
+        "баланс",
+        str(update["update_id"]),
+        "en",
+    )
     assert inbound.customer_id is None
-    [sent] = rec.of(SendMessage)
-    assert sent.chat_id == USER and sent.text == "re: баланс" and sent.reply_markup is not None
+    [sent] = telegram.calls()
+    assert sent.method == "sendMessage" and sent.status == 200
+    assert sent.params["chat_id"] == USER and sent.params["text"] == "re: баланс"
+    assert sent.params["reply_markup"] == {
+        "inline_keyboard": [[{"text": "Меню", "callback_data": MENU}]]
+    }
 
 
 async def test_a_redelivered_update_is_processed_once(
     resources: Resources,
-    rec_bot: Bot,
+    bot: Bot,
     dp: Dispatcher,
+    telegram: TelegramStandIn,
     engine: StubEngine,
     session: AsyncSession,
 ) -> None:
-    assert await inbox.process_update(resources, rec_bot, dp, message_update(11)) is True
-    assert await inbox.process_update(resources, rec_bot, dp, message_update(11)) is False
+    update = telegram.message(USER, "привет")
+    assert await inbox.process_update(resources, bot, dp, update) is True
+    assert await inbox.process_update(resources, bot, dp, update) is False
 
     assert len(engine.inbounds) == 1
+    assert len(telegram.calls("sendMessage")) == 1
     [row] = await rows(session)
     assert (row.status, row.attempts) == ("done", 1) and row.processed_at is not None
 
 
-async def test_a_crash_between_store_and_process_is_recovered_once(
+async def test_a_crash_between_store_and_process_is_recovered_once_in_order(
     resources: Resources,
-    rec_bot: Bot,
+    bot: Bot,
     dp: Dispatcher,
+    telegram: TelegramStandIn,
     engine: StubEngine,
     session: AsyncSession,
 ) -> None:
-    # the process died after committing the row: only the store happened
-    await inbox.store(session, rec_bot.id, message_update(20, "первое"))
-    await inbox.store(session, rec_bot.id, message_update(21, "второе"))
+    # the process died after committing the rows: only the store happened
+    await inbox.store(session, bot.id, telegram.message(USER, "первое"))
+    await inbox.store(session, bot.id, telegram.message(USER, "второе"))
     await session.commit()
 
-    assert await inbox.recover(resources, rec_bot, dp) == 2
-    assert await inbox.recover(resources, rec_bot, dp) == 0
+    assert await inbox.recover(resources, bot, dp) == 2
+    assert await inbox.recover(resources, bot, dp) == 0
 
     assert [i.text for i in engine.inbounds] == ["первое", "второе"]
+    assert telegram.sent_texts(USER) == ["re: первое", "re: второе"]
     assert [r.status for r in await rows(session)] == ["done", "done"]
 
 
 async def test_a_chat_is_processed_in_update_id_order(
     resources: Resources,
-    rec_bot: Bot,
+    bot: Bot,
     dp: Dispatcher,
+    telegram: TelegramStandIn,
     engine: StubEngine,
     session: AsyncSession,
 ) -> None:
-    await inbox.store(session, rec_bot.id, message_update(30, "раньше"))
+    await inbox.store(session, bot.id, telegram.message(USER, "раньше"))
     await session.commit()
 
-    await inbox.process_update(resources, rec_bot, dp, message_update(31, "позже"))
+    await inbox.process_update(resources, bot, dp, telegram.message(USER, "позже"))
 
     assert [i.text for i in engine.inbounds] == ["раньше", "позже"]
+    assert telegram.sent_texts(USER) == ["re: раньше", "re: позже"]
 
 
 async def test_a_failed_update_is_kept_and_retried_by_recover(
     resources: Resources,
-    rec_bot: Bot,
+    bot: Bot,
     dp: Dispatcher,
+    telegram: TelegramStandIn,
     engine: StubEngine,
     session: AsyncSession,
 ) -> None:
     engine.fail_times = 1
 
-    await inbox.process_update(resources, rec_bot, dp, message_update(40))
+    await inbox.process_update(resources, bot, dp, telegram.message(USER, "привет"))
     [row] = await rows(session)
     assert (row.status, row.attempts) == ("failed", 1)
     assert row.error is not None and "boom" in row.error
+    assert telegram.calls() == []
 
-    assert await inbox.recover(resources, rec_bot, dp) == 1
+    assert await inbox.recover(resources, bot, dp) == 1
     [row] = await rows(session)
     assert (row.status, row.attempts, row.error) == ("done", 2, None)
+    assert telegram.sent_texts(USER) == ["re: привет"]
 
 
 async def test_an_update_out_of_attempts_is_dead_lettered(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, engine: StubEngine, session: AsyncSession
-) -> None:
-    engine.fail_times = 10
-    await inbox.process_update(resources, rec_bot, dp, message_update(41))
-    for _ in range(3):
-        await inbox.recover(resources, rec_bot, dp, max_attempts=2)
-    [row] = await rows(session)
-    assert row.status == "failed" and row.attempts == 2
-    assert len(engine.inbounds) == 2
-
-
-async def test_callback_queries_are_answered_and_carry_the_payload(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, rec: RecordingSession, engine: StubEngine
-) -> None:
-    menu = payload("nav", "menu")
-    await inbox.process_update(resources, rec_bot, dp, callback_update(50, menu))
-
-    [answer] = rec.of(AnswerCallbackQuery)
-    assert answer.callback_query_id == "cb50"
-    [inbound] = engine.inbounds
-    assert inbound.payload == menu and inbound.text is None
-
-
-async def test_callback_is_answered_even_when_the_turn_fails(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, rec: RecordingSession, engine: StubEngine
-) -> None:
-    engine.fail_times = 1
-    await inbox.process_update(resources, rec_bot, dp, callback_update(51, "garbage"))
-    assert len(rec.of(AnswerCallbackQuery)) == 1
-
-
-async def test_a_sticker_reaches_the_engine_as_an_attachment(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, rec: RecordingSession, engine: StubEngine
-) -> None:
-    sticker = {
-        "file_id": "STK",
-        "file_unique_id": "u",
-        "type": "regular",
-        "width": 512,
-        "height": 512,
-        "is_animated": False,
-        "is_video": False,
-    }
-    await inbox.process_update(resources, rec_bot, dp, message_update(60, None, sticker=sticker))
-
-    [inbound] = engine.inbounds
-    assert inbound.text is None
-    assert [(a.kind, a.file_id) for a in inbound.attachments] == [("sticker", "STK")]
-    assert len(rec.of(SendMessage)) == 1  # the engine's polite answer is sent
-
-
-async def test_group_chats_and_edits_are_ignored_but_recorded_done(
     resources: Resources,
-    rec_bot: Bot,
+    bot: Bot,
     dp: Dispatcher,
-    rec: RecordingSession,
+    telegram: TelegramStandIn,
     engine: StubEngine,
     session: AsyncSession,
 ) -> None:
-    group = message_update(70, "бот, баланс", chat_id=-100, chat_type="supergroup")
-    edited = message_update(71, "исправил")
-    edited["edited_message"] = {**edited.pop("message"), "edit_date": int(time.time())}
+    engine.fail_times = 10
+    await inbox.process_update(resources, bot, dp, telegram.message(USER, "привет"))
+    for _ in range(3):
+        await inbox.recover(resources, bot, dp, max_attempts=2)
+    [row] = await rows(session)
+    assert row.status == "failed" and row.attempts == 2
+    assert len(engine.inbounds) == 2
+    assert telegram.calls() == []
 
-    await inbox.process_update(resources, rec_bot, dp, group)
-    await inbox.process_update(resources, rec_bot, dp, edited)
 
-    assert engine.inbounds == [] and rec.requests == []
-    assert [r.status for r in await rows(session)] == ["done", "done"]
+async def test_callback_queries_are_answered_and_carry_the_payload(
+    resources: Resources, bot: Bot, dp: Dispatcher, telegram: TelegramStandIn, engine: StubEngine
+) -> None:
+    shown = await bot.send_message(USER, "Меню")
+    update = telegram.callback_query(USER, MENU)  # pressed on the message just sent
+    query_id = update["callback_query"]["id"]
+
+    await inbox.process_update(resources, bot, dp, update)
+
+    answer = telegram.last("answerCallbackQuery")
+    assert answer.status == 200 and answer.params["callback_query_id"] == query_id
+    assert query_id in telegram.callback_answers
+    [inbound] = engine.inbounds
+    assert inbound.payload == MENU and inbound.text is None
+    # the reply replaces the pressed menu in place
+    edit = telegram.last("editMessageText")
+    assert edit.status == 200 and edit.params["message_id"] == shown.message_id
+    assert edit.params["text"] == f"re: {MENU}"
+    assert [c.method for c in telegram.calls()] == [
+        "sendMessage",
+        "answerCallbackQuery",
+        "editMessageText",
+    ]
+
+
+async def test_callback_is_answered_even_when_the_turn_fails(
+    resources: Resources,
+    bot: Bot,
+    dp: Dispatcher,
+    telegram: TelegramStandIn,
+    engine: StubEngine,
+    session: AsyncSession,
+) -> None:
+    engine.fail_times = 1
+    update = telegram.callback_query(USER, "garbage", message_id=7)
+
+    await inbox.process_update(resources, bot, dp, update)
+
+    [answer] = telegram.calls("answerCallbackQuery")
+    assert answer.status == 200
+    assert answer.params["callback_query_id"] == update["callback_query"]["id"]
+    [row] = await rows(session)
+    assert row.status == "failed" and row.error is not None and "boom" in row.error
+
+
+async def test_a_sticker_reaches_the_engine_as_an_attachment(
+    resources: Resources, bot: Bot, dp: Dispatcher, telegram: TelegramStandIn, engine: StubEngine
+) -> None:
+    update = telegram.sticker(USER)
+    file_id = update["message"]["sticker"]["file_id"]
+
+    await inbox.process_update(resources, bot, dp, update)
+
+    [inbound] = engine.inbounds
+    assert inbound.text is None
+    assert [(a.kind, a.file_id) for a in inbound.attachments] == [("sticker", file_id)]
+    assert telegram.sent_texts(USER) == ["re: ?"]  # the engine's answer is sent
 
 
 async def test_linked_customer_and_locale_are_injected(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, engine: StubEngine, session: AsyncSession
+    resources: Resources,
+    bot: Bot,
+    dp: Dispatcher,
+    telegram: TelegramStandIn,
+    engine: StubEngine,
+    session: AsyncSession,
 ) -> None:
     _, customer = await make_customer(session)
     session.add(
@@ -285,103 +264,57 @@ async def test_linked_customer_and_locale_are_injected(
     )
     await session.commit()
 
-    await inbox.process_update(resources, rec_bot, dp, message_update(80, language_code="en"))
+    await inbox.process_update(
+        resources, bot, dp, telegram.message(USER, "привет", language_code="en")
+    )
 
     [inbound] = engine.inbounds
     assert inbound.customer_id == customer.id
     assert inbound.locale == customer.locale == "ru"  # the customer's setting wins
 
 
-async def test_blocking_the_bot_marks_the_identity_unreachable_and_back(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, session: AsyncSession
-) -> None:
-    _, customer = await make_customer(session)
-    session.add(
-        ChannelIdentity(customer_id=customer.id, channel=Channel.telegram, external_id=str(USER))
-    )
-    await session.commit()
-
-    def member_update(update_id: int, old: str, new: str) -> dict[str, Any]:
-        user = {"id": USER, "is_bot": False, "first_name": "Пётр"}
-        me = {"id": 42, "is_bot": True, "first_name": "desk"}
-        return {
-            "update_id": update_id,
-            "my_chat_member": {
-                "chat": {"id": USER, "type": "private"},
-                "from": user,
-                "date": int(time.time()),
-                "old_chat_member": {"status": old, "user": me, "until_date": 0},
-                "new_chat_member": {"status": new, "user": me, "until_date": 0},
-            },
-        }
-
-    async def reachable() -> bool:
-        identity = await session.scalar(
-            select(ChannelIdentity).execution_options(populate_existing=True)
-        )
-        assert identity is not None
-        return identity.is_reachable
-
-    await inbox.process_update(resources, rec_bot, dp, member_update(90, "member", "kicked"))
-    assert await reachable() is False
-    await inbox.process_update(resources, rec_bot, dp, member_update(91, "kicked", "member"))
-    assert await reachable() is True
-
-
 async def test_pre_checkout_for_an_unknown_payment_is_refused_politely(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, rec: RecordingSession
+    resources: Resources, bot: Bot, dp: Dispatcher, telegram: TelegramStandIn
 ) -> None:
-    update = {
-        "update_id": 95,
-        "pre_checkout_query": {
-            "id": "pcq1",
-            "from": {"id": USER, "is_bot": False, "first_name": "Пётр", "language_code": "ru"},
-            "currency": "RUB",
-            "total_amount": 10000,
-            "invoice_payload": "topup:nope",
-        },
-    }
-    await inbox.process_update(resources, rec_bot, dp, update)
+    update = telegram.pre_checkout_query(USER, "topup:nope", "RUB", 10000)
+    query_id = update["pre_checkout_query"]["id"]
 
-    [answer] = rec.of(AnswerPreCheckoutQuery)
-    assert answer.ok is False and answer.error_message == "Платёж не найден. Создайте новый платёж."
+    await inbox.process_update(resources, bot, dp, update)
+
+    [answer] = telegram.calls("answerPreCheckoutQuery")
+    assert answer.status == 200 and answer.params["pre_checkout_query_id"] == query_id
+    assert answer.params["ok"] is False
+    assert answer.params["error_message"] == t("error-payment-not-found", "ru")
+    assert query_id not in telegram.open_pre_checkout_queries
 
 
 async def test_polling_stores_before_acknowledging(
     resources: Resources,
-    rec_bot: Bot,
+    bot: Bot,
     dp: Dispatcher,
-    rec: RecordingSession,
+    telegram: TelegramStandIn,
     engine: StubEngine,
     session: AsyncSession,
 ) -> None:
-    batch = [
-        Update.model_validate(message_update(100, "раз")),
-        Update.model_validate(message_update(101, "два")),
-    ]
-    rec.updates.append(batch)
-    poller = Poller(resources, rec_bot, dp, poll_timeout=0)
+    first = telegram.queue_update(telegram.message(USER, "раз"))
+    second = telegram.queue_update(telegram.message(USER, "два"))
+    poller = Poller(resources, bot, dp, poll_timeout=0)
 
     assert await poller.poll_once() == 2
     await poller.idle()
 
-    assert poller.offset == 102
+    assert poller.offset == second["update_id"] + 1
     assert [i.text for i in engine.inbounds] == ["раз", "два"]
     stored = await rows(session)
+    assert [r.update_id for r in stored] == [first["update_id"], second["update_id"]]
     assert [r.status for r in stored] == ["done", "done"]
     # what is stored is Telegram's own shape ("from", unix dates), readable again
     assert stored[0].payload["message"]["from"]["id"] == USER
     assert isinstance(stored[0].payload["message"]["date"], int)
 
-
-async def test_a_malformed_update_is_dead_lettered_at_once(
-    resources: Resources, rec_bot: Bot, dp: Dispatcher, engine: StubEngine, session: AsyncSession
-) -> None:
-    broken = {"update_id": 110, "message": {"chat": {"id": USER, "type": "private"}}}
-
-    await inbox.process_update(resources, rec_bot, dp, broken)
-    assert await inbox.recover(resources, rec_bot, dp) == 0
-
-    [row] = await rows(session)
-    assert row.status == "failed" and row.error is not None and "invalid update" in row.error
-    assert engine.inbounds == []
+    # the next getUpdates acknowledges the batch: Telegram drops it, nothing comes twice
+    assert await poller.poll_once() == 0
+    [_, ack] = telegram.calls("getUpdates")
+    assert ack.params["offset"] == second["update_id"] + 1
+    assert telegram.pending_updates == []
+    assert len(engine.inbounds) == 2

@@ -1,142 +1,111 @@
-"""Rendering Outbound items to Bot API calls, and the request middleware.
-
-These use `RecordingSession` (aiogram's MockedSession idea: the real Bot and methods, no HTTP).
-TODO(stand-in): test_document_is_uploaded_with_the_stored_bytes and
-test_retry_after_is_honoured should move to tests/support/telegram_standin.py once it lands,
-to cover multipart encoding and real 429 bodies."""
+"""Rendering Outbound items to Bot API calls, and the request middleware: the real aiogram Bot
+over HTTP to the Telegram Bot API stand-in, which records what arrived (method, decoded params,
+uploaded files). A 429 honoured through the dispatcher is in tests/bot/test_robustness.py."""
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 from aiogram import Bot
-from aiogram.client.session.base import BaseSession
 from aiogram.exceptions import TelegramRetryAfter
-from aiogram.methods import (
-    EditMessageText,
-    SendDocument,
-    SendInvoice,
-    SendMessage,
-    TelegramMethod,
-)
-from aiogram.types import BufferedInputFile, Chat, InlineKeyboardMarkup, Message
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.config import Settings
 from backend.documents.storage import DocumentStorage
+from backend.i18n import t
 from backend.state import Resources
 from bot.factory import create_bot
 from bot.keyboards import PayloadTooLong, callback_data
 from bot.render import MAX_MESSAGE_CHARS, send_outbound, split_text
 from dialogs.types import Button, DocumentOut, HandoverNotice, PaymentRequest, Text, payload
 from tests.factories import make_customer, make_document
+from tests.support.telegram_standin import TelegramStandIn
 
-TOKEN = "42:TEST-token"
 CHAT = 1001
 
 
-class RecordingSession(BaseSession):
-    """Records every method the Bot calls and answers with a plausible result. `fail` queues
-    exceptions per method class (raised in order, one per call); `updates` feeds getUpdates."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.requests: list[TelegramMethod[Any]] = []
-        self.failures: dict[type[TelegramMethod[Any]], list[Exception]] = {}
-        self.updates: list[list[Any]] = []
-        self._message_id = 100
-
-    def fail(self, method: type[TelegramMethod[Any]], error: Exception) -> None:
-        self.failures.setdefault(method, []).append(error)
-
-    def of(self, method: type[TelegramMethod[Any]]) -> list[Any]:
-        return [r for r in self.requests if isinstance(r, method)]
-
-    async def close(self) -> None:
-        pass
-
-    async def make_request(
-        self,
-        bot: Bot,
-        method: TelegramMethod[Any],
-        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's signature
-    ) -> Any:
-        self.requests.append(method)
-        pending = self.failures.get(type(method))
-        if pending:
-            raise pending.pop(0)
-        name = type(method).__name__
-        if name == "GetUpdates":
-            return self.updates.pop(0) if self.updates else []
-        if name in ("SendMessage", "EditMessageText", "SendDocument", "SendInvoice"):
-            self._message_id += 1
-            chat_id = int(getattr(method, "chat_id", 0) or 0)
-            return Message(
-                message_id=self._message_id,
-                date=dt.datetime.now(dt.UTC),
-                chat=Chat(id=chat_id, type="private"),
-                text=getattr(method, "text", None),
-            )
-        return True
-
-    async def stream_content(
-        self,
-        url: str,
-        headers: dict[str, Any] | None = None,
-        timeout: int = 30,  # noqa: ASYNC109 - aiogram's signature
-        chunk_size: int = 65536,
-        raise_for_status: bool = True,
-    ) -> AsyncGenerator[bytes, None]:
-        yield b""
-
-
-def bot_settings(settings: Settings, **overrides: Any) -> Settings:
-    return settings.model_copy(update={"telegram_bot_token": SecretStr(TOKEN), **overrides})
-
-
 @pytest.fixture
-def rec() -> RecordingSession:
-    return RecordingSession()
+async def desk_bot(resources: Resources, telegram: TelegramStandIn) -> AsyncIterator[Bot]:
+    """The production Bot (bot.factory.create_bot: pacing and 429 middlewares) at the stand-in."""
+    settings = resources.settings.model_copy(
+        update={
+            "telegram_bot_token": SecretStr(telegram.token),
+            "telegram_api_base": telegram.base_url,
+        }
+    )
+    bot = create_bot(settings)
+    try:
+        yield bot
+    finally:
+        await bot.session.close()
 
 
-@pytest.fixture
-async def rec_bot(settings: Settings, rec: RecordingSession) -> AsyncIterator[Bot]:
-    bot = create_bot(bot_settings(settings), session=rec)
-    yield bot
-    await bot.session.close()
+def _keyboard(params: dict[str, object]) -> list[list[tuple[str, str]]]:
+    markup = params["reply_markup"]
+    assert isinstance(markup, dict)
+    return [[(b["text"], b["callback_data"]) for b in row] for row in markup["inline_keyboard"]]
 
 
 async def test_text_with_buttons_is_sent_with_an_inline_keyboard(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
 ) -> None:
     menu = payload("nav", "menu")
     pay = payload("top_up", "start")
     item = Text("Баланс 350 ₽", buttons=((Button("Пополнить", pay),), (Button("Меню", menu),)))
 
-    await send_outbound(rec_bot, CHAT, [item], resources=resources)
+    await send_outbound(bot, CHAT, [item], resources=resources)
 
-    [sent] = rec.of(SendMessage)
-    assert sent.chat_id == CHAT and sent.text == "Баланс 350 ₽"
-    assert isinstance(sent.reply_markup, InlineKeyboardMarkup)
-    rows = [[(b.text, b.callback_data) for b in row] for row in sent.reply_markup.inline_keyboard]
-    assert rows == [[("Пополнить", pay)], [("Меню", menu)]]
+    [sent] = telegram.calls()
+    assert sent.method == "sendMessage" and sent.status == 200
+    assert sent.params["chat_id"] == CHAT and sent.params["text"] == "Баланс 350 ₽"
+    assert _keyboard(sent.params) == [[("Пополнить", pay)], [("Меню", menu)]]
 
 
 async def test_a_menu_is_edited_in_place_and_later_items_are_new_messages(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
 ) -> None:
-    items = [Text("Меню", buttons=((Button("A", payload("nav", "menu")),),)), Text("ещё")]
+    pressed = await bot.send_message(CHAT, "Старое меню")
+    menu = payload("nav", "menu")
+    items = [Text("Меню", buttons=((Button("A", menu),),)), Text("ещё")]
 
-    await send_outbound(rec_bot, CHAT, items, resources=resources, edit_message_id=55)
+    await send_outbound(bot, CHAT, items, resources=resources, edit_message_id=pressed.message_id)
 
-    [edited] = rec.of(EditMessageText)
-    assert edited.message_id == 55 and edited.text == "Меню" and edited.reply_markup is not None
-    assert [m.text for m in rec.of(SendMessage)] == ["ещё"]
+    edited = telegram.last("editMessageText")
+    assert edited.status == 200
+    assert edited.params["message_id"] == pressed.message_id and edited.params["text"] == "Меню"
+    assert _keyboard(edited.params) == [[("A", menu)]]
+    assert [c.method for c in telegram.calls()] == ["sendMessage", "editMessageText", "sendMessage"]
+    assert telegram.sent_texts(CHAT) == ["Старое меню", "Меню", "ещё"]
+    assert telegram.messages[(CHAT, pressed.message_id)]["text"] == "Меню"
+
+
+async def test_the_same_menu_pressed_twice_changes_nothing(
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
+) -> None:
+    item = Text("Меню", buttons=((Button("A", payload("nav", "menu")),),))
+    await send_outbound(bot, CHAT, [item], resources=resources)
+    shown = telegram.last("sendMessage").params
+
+    message_id = max(m for (chat, m) in telegram.messages if chat == CHAT)
+    await send_outbound(bot, CHAT, [item], resources=resources, edit_message_id=message_id)
+
+    # Telegram refuses the identical edit (400 "message is not modified"); no duplicate is sent
+    [edit] = telegram.calls("editMessageText")
+    assert edit.status == 400 and edit.params["text"] == shown["text"]
+    assert len(telegram.calls("sendMessage")) == 1
+
+
+async def test_a_menu_that_cannot_be_edited_is_sent_anew(
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
+) -> None:
+    await send_outbound(bot, CHAT, [Text("Меню")], resources=resources, edit_message_id=999)
+
+    [edit] = telegram.calls("editMessageText")
+    assert edit.status == 400  # message to edit not found (deleted, too old)
+    [sent] = telegram.calls("sendMessage")
+    assert sent.status == 200 and sent.params["text"] == "Меню"
 
 
 def test_callback_data_over_64_bytes_is_refused() -> None:
@@ -160,21 +129,23 @@ def test_split_text_cuts_at_line_ends_within_the_limit() -> None:
 
 
 async def test_a_long_text_is_sent_in_parts_with_the_buttons_on_the_last(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
 ) -> None:
     text = ("строка " * 100 + "\n") * 12  # about 8 500 characters
     item = Text(text, buttons=((Button("Меню", payload("nav", "menu")),),))
 
-    await send_outbound(rec_bot, CHAT, [item], resources=resources)
+    await send_outbound(bot, CHAT, [item], resources=resources)
 
-    sent = rec.of(SendMessage)
+    sent = telegram.calls("sendMessage")
     assert len(sent) == 3
-    assert all(len(m.text) <= MAX_MESSAGE_CHARS for m in sent)
-    assert [m.reply_markup is not None for m in sent] == [False, False, True]
+    assert all(c.status == 200 for c in sent)  # the stand-in refuses texts over 4096 characters
+    assert all(len(c.params["text"]) <= MAX_MESSAGE_CHARS for c in sent)
+    assert ["reply_markup" in c.params for c in sent] == [False, False, True]
+    assert "\n".join(c.params["text"] for c in sent) == text.rstrip("\n")
 
 
 async def test_document_is_uploaded_with_the_stored_bytes(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources, session: AsyncSession
+    bot: Bot, telegram: TelegramStandIn, resources: Resources, session: AsyncSession
 ) -> None:
     content = b"%PDF-1.4 the contract"
     _, customer = await make_customer(session)
@@ -185,26 +156,26 @@ async def test_document_is_uploaded_with_the_stored_bytes(
     path.write_bytes(content)
 
     item = DocumentOut(document.id, "contract.pdf", caption="Ваш договор")
-    await send_outbound(rec_bot, CHAT, [item], resources=resources)
+    await send_outbound(bot, CHAT, [item], resources=resources)
 
-    [sent] = rec.of(SendDocument)
-    assert isinstance(sent.document, BufferedInputFile)
-    assert sent.document.data == content and sent.document.filename == "contract.pdf"
-    assert sent.caption == "Ваш договор"
+    [sent] = telegram.calls()
+    assert sent.method == "sendDocument" and sent.status == 200
+    assert sent.params["chat_id"] == CHAT and sent.params["caption"] == "Ваш договор"
+    upload = sent.files["document"]  # a multipart file part, not a file_id or URL
+    assert upload.content == content and upload.filename == "contract.pdf"
 
 
 async def test_a_damaged_document_is_explained_not_sent(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources, session: AsyncSession
+    bot: Bot, telegram: TelegramStandIn, resources: Resources, session: AsyncSession
 ) -> None:
     _, customer = await make_customer(session)
     document = await make_document(session, customer)  # no file written
     await session.commit()
 
-    await send_outbound(rec_bot, CHAT, [DocumentOut(document.id, "a.pdf")], resources=resources)
+    await send_outbound(bot, CHAT, [DocumentOut(document.id, "a.pdf")], resources=resources)
 
-    assert rec.of(SendDocument) == []
-    [sent] = rec.of(SendMessage)
-    assert "поврежд" in sent.text
+    assert telegram.calls("sendDocument") == []
+    assert telegram.sent_texts(CHAT) == [t("error-document-corrupted", "ru")]
 
 
 def _invoice_request() -> PaymentRequest:
@@ -225,7 +196,7 @@ def _invoice_request() -> PaymentRequest:
 
 
 async def test_payment_request_becomes_an_invoice_with_the_provider_token(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
 ) -> None:
     with_token = dataclasses.replace(
         resources,
@@ -234,56 +205,53 @@ async def test_payment_request_becomes_an_invoice_with_the_provider_token(
         ),
     )
 
-    await send_outbound(rec_bot, CHAT, [_invoice_request()], resources=with_token)
+    await send_outbound(bot, CHAT, [_invoice_request()], resources=with_token)
 
-    [invoice] = rec.of(SendInvoice)
-    assert invoice.provider_token == "provider-123"
-    assert invoice.payload == "topup:pub-1" and invoice.currency == "RUB"
-    assert [(p.label, p.amount) for p in invoice.prices] == [("Пополнение", 150000)]
-    assert [m.text for m in rec.of(SendMessage)] == ["Счёт на 1500 ₽"]
+    assert [c.method for c in telegram.calls()] == ["sendMessage", "sendInvoice"]
+    invoice = telegram.last("sendInvoice")
+    assert invoice.status == 200 and invoice.params["chat_id"] == CHAT
+    assert invoice.params["provider_token"] == "provider-123"
+    assert invoice.params["payload"] == "topup:pub-1" and invoice.params["currency"] == "RUB"
+    assert invoice.params["prices"] == [{"label": "Пополнение", "amount": 150000}]
+    assert telegram.sent_texts(CHAT) == ["Счёт на 1500 ₽"]
 
 
 async def test_payment_link_without_a_provider_token(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
 ) -> None:
     assert resources.settings.telegram_payments_provider_token is None
     item = PaymentRequest(
         "pub-2", 50000, "RUB", confirmation_url="https://pay.example/p/2", text="Оплатите"
     )
 
-    await send_outbound(rec_bot, CHAT, [item], resources=resources)
+    await send_outbound(bot, CHAT, [item], resources=resources)
 
-    assert rec.of(SendInvoice) == []
-    [sent] = rec.of(SendMessage)
-    assert sent.text == "Оплатите"
-    [[button]] = sent.reply_markup.inline_keyboard
-    assert button.url == "https://pay.example/p/2" and button.text == "Оплатить"
+    assert telegram.calls("sendInvoice") == []
+    [sent] = telegram.calls("sendMessage")
+    assert sent.params["text"] == "Оплатите"
+    [[button]] = sent.params["reply_markup"]["inline_keyboard"]
+    assert button == {"text": t("payments-checkout-pay", "ru"), "url": "https://pay.example/p/2"}
 
 
 async def test_handover_notice_is_a_plain_text(
-    rec_bot: Bot, rec: RecordingSession, resources: Resources
+    bot: Bot, telegram: TelegramStandIn, resources: Resources
 ) -> None:
     await send_outbound(
-        rec_bot, CHAT, [HandoverNotice("agent", "Оператор подключился")], resources=resources
+        bot, CHAT, [HandoverNotice("agent", "Оператор подключился")], resources=resources
     )
-    [sent] = rec.of(SendMessage)
-    assert sent.text == "Оператор подключился" and sent.reply_markup is None
+    [sent] = telegram.calls()
+    assert sent.method == "sendMessage" and sent.params["text"] == "Оператор подключился"
+    assert "reply_markup" not in sent.params
 
 
-async def test_retry_after_is_honoured(rec_bot: Bot, rec: RecordingSession) -> None:
-    probe = SendMessage(chat_id=CHAT, text="x")
-    rec.fail(SendMessage, TelegramRetryAfter(probe, "Too Many Requests", retry_after=0))
+async def test_a_long_flood_ban_is_not_slept_through(
+    desk_bot: Bot, telegram: TelegramStandIn
+) -> None:
+    telegram.fail_next("sendMessage", status=429, retry_after=3600)
 
-    sent = await rec_bot.send_message(CHAT, "после паузы")
+    with pytest.raises(TelegramRetryAfter) as caught:
+        await desk_bot.send_message(CHAT, "x")
 
-    assert sent.text == "после паузы"
-    assert len(rec.of(SendMessage)) == 2  # the 429, then the retry
-
-
-async def test_a_long_flood_ban_is_not_slept_through(rec_bot: Bot, rec: RecordingSession) -> None:
-    probe = SendMessage(chat_id=CHAT, text="x")
-    rec.fail(SendMessage, TelegramRetryAfter(probe, "Too Many Requests", retry_after=3600))
-
-    with pytest.raises(TelegramRetryAfter):
-        await rec_bot.send_message(CHAT, "x")
-    assert len(rec.of(SendMessage)) == 1
+    assert caught.value.retry_after == 3600
+    [call] = telegram.calls()
+    assert call.method == "sendMessage" and call.status == 429
