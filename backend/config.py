@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_secret: SecretStr | None = None
     telegram_payments_provider_token: SecretStr | None = None
+    # In group chats the bot is silent unless this is on; then it answers what is addressed
+    # to it (its commands, a mention, a reply to it) with a pointer to a private chat.
+    telegram_group_chats: bool = False
     fcm_credentials: Path | None = None
     rasa_url: str | None = None
     rasa_webhook_token: SecretStr | None = None  # required of Rasa at /rasa/webhook when set

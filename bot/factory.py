@@ -154,4 +154,5 @@ def create_dispatcher(resources: Resources, engine: Engine) -> Dispatcher:
     dp.update.outer_middleware(handlers.UnreachableMiddleware(resources))
     dp.include_router(linking.get_router())  # /start <token>, contacts, /unlink first
     dp.include_router(handlers.get_router())
+    dp.include_router(handlers.get_group_router())
     return dp

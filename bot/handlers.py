@@ -39,6 +39,7 @@ from backend.logging import get_logger
 from backend.payments import service as payments
 from backend.state import Resources
 from bot import inbox
+from bot.keyboards import url_keyboard
 from bot.render import send_outbound
 from dialogs.types import Attachment, Contact, Inbound
 
@@ -120,7 +121,8 @@ def _attachments(message: Message) -> tuple[Attachment, ...]:
             return (Attachment(kind, media.file_id, getattr(media, "file_name", None)),)
     if message.text is None and message.contact is None:
         # location, poll, dice ...: nothing the engine can read; it answers politely
-        return (Attachment(str(message.content_type.value), ""),)
+        kind = getattr(message.content_type, "value", message.content_type)  # an Enum
+        return (Attachment(str(kind), ""),)
     return ()
 
 
@@ -256,8 +258,47 @@ async def on_my_chat_member(event: ChatMemberUpdated, resources: Resources) -> N
         )
 
 
+def _addressed_to(message: Message, me: User) -> bool:
+    """A command (bare or /cmd@this_bot), a mention of the bot, or a reply to the bot."""
+    reply = message.reply_to_message
+    if reply is not None and reply.from_user is not None and reply.from_user.id == me.id:
+        return True
+    text = message.text or message.caption or ""
+    username = (me.username or "").lower()
+    for entity in message.entities or message.caption_entities or ():
+        part = text[entity.offset : entity.offset + entity.length].lower()
+        if entity.type == "bot_command" and entity.offset == 0:
+            _, _, target = part.partition("@")
+            if not target or target == username:
+                return True
+        if entity.type == "mention" and username and part == f"@{username}":
+            return True
+    return False
+
+
+async def on_group_message(message: Message, bot: Bot, resources: Resources, locale: str) -> None:
+    """Group chats (TELEGRAM_GROUP_CHATS=true): what is addressed to the bot gets a pointer to
+    a private chat, where the customer's account can be shown to the customer alone."""
+    if not resources.settings.telegram_group_chats:
+        return
+    me = await bot.me()
+    if not _addressed_to(message, me):
+        return
+    markup = None
+    if me.username:
+        markup = url_keyboard(t("telegram-group-open-chat", locale), f"https://t.me/{me.username}")
+    await message.reply(t("telegram-group-private", locale), reply_markup=markup)
+
+
 async def on_edited_message(message: Message) -> None:
     """Deliberately nothing (see the module docstring)."""
+
+
+def get_group_router() -> Router:
+    router = Router(name="telegram-groups")
+    router.message.filter(F.chat.type.in_({ChatType.GROUP, ChatType.SUPERGROUP}))
+    router.message.register(on_group_message)
+    return router
 
 
 def get_router() -> Router:

@@ -24,3 +24,7 @@ telegram-unlink-cancelled = Хорошо, договор остаётся под
 telegram-payment-credited = ✅ Зачислено { NUMBER($amount, minimumFractionDigits: 2) } ₽ · баланс { NUMBER($balance, minimumFractionDigits: 2) } ₽
 telegram-payment-credited-restored = ✅ Зачислено { NUMBER($amount, minimumFractionDigits: 2) } ₽ · баланс { NUMBER($balance, minimumFractionDigits: 2) } ₽
     Интернет включится в течение 2 минут.
+
+## Group chats (TELEGRAM_GROUP_CHATS=true; bot/handlers.py)
+telegram-group-private = Я отвечаю в личных сообщениях, чтобы данные вашего договора не видели другие. Напишите мне туда.
+telegram-group-open-chat = Открыть личный чат
