@@ -46,9 +46,13 @@ MISSES_BEFORE_AGENT = 2
 WAITING_NOTICE_SECONDS = 5 * 60
 WAITING_NOTICE_KEY = "dialogs:waiting-notice:{}"
 # Telegram commands (not user-facing text): /start and /menu show the menu, as isp-product.md says.
+# Every command of bot/commands.py's menu is here (a test checks it).
 COMMANDS = {"/start": ("nav", "menu"), "/menu": ("nav", "menu"), "/help": ("nav", "menu"),
             "/cancel": ("nav", "cancel"), "/pay": ("top_up", "start"),
-            "/support": ("nav", "agent")}  # fmt: skip
+            "/support": ("nav", "agent"), "/agent": ("nav", "agent"),
+            "/balance": ("check_balance", "start"), "/tariffs": ("list_tariffs", "start"),
+            "/tickets": ("ticket_status", "start"), "/documents": ("get_documents", "start"),
+            "/language": ("settings", "start", "lang")}  # fmt: skip
 _NAV_WORDS = ("cancel", "back", "menu", "agent")
 _PUNCT = re.compile(r"[^\w\s]+", re.UNICODE)
 

@@ -32,7 +32,8 @@ class SettingsFlow(Flow):
     menu_label = "dialogs-settings-menu"
 
     async def start(self, ctx: TurnContext, state: FlowState, turn: TurnInput) -> list[Outbound]:
-        state.start(self.name, MAIN)
+        # /language opens the choice of language directly
+        state.start(self.name, LANG if turn.arg == LANG else MAIN)
         return await self.ask(ctx, state)
 
     async def ask(self, ctx: TurnContext, state: FlowState) -> list[Outbound]:

@@ -18,7 +18,7 @@ Entity = dict[str, Any]
 # ---- ticket_id -------------------------------------------------------------------------------
 _TICKET = re.compile(
     r"(?:№|#|\bномер\w*|\bзаявк\w*|\bтикет\w*|\bобращени\w*|\bticket|\brequest|\bzayavk\w*)"
-    r"\s*(?:№|#|no\.?|number|номер|n)?\s*(\d{2,10})\b",
+    r"\s*(?:№|#|no\.?|number|номер|n)?\s*(\d{1,10})\b",
     re.IGNORECASE,
 )
 
