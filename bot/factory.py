@@ -15,10 +15,20 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import (
+    AnswerCallbackQuery,
+    AnswerPreCheckoutQuery,
     CopyMessage,
+    DeleteMessage,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    EditMessageText,
     ForwardMessage,
+    GetFile,
+    GetMe,
+    GetUpdates,
     SendAnimation,
     SendAudio,
+    SendChatAction,
     SendContact,
     SendDocument,
     SendInvoice,
@@ -29,9 +39,11 @@ from aiogram.methods import (
     SendSticker,
     SendVideo,
     SendVoice,
+    SetMyCommands,
+    SetWebhook,
     TelegramMethod,
 )
-from aiogram.methods.base import TelegramType
+from aiogram.methods.base import Response, TelegramType
 
 from backend.config import Settings
 from backend.logging import get_logger
@@ -129,6 +141,19 @@ class ChatPacer(BaseRequestMiddleware):
                 log.info("telegram chat paced", chat_id=chat_id, wait=round(wait, 2))
                 await asyncio.sleep(wait)
         return await make_request(bot, method)
+
+
+# aiogram parametrizes `Response[<method's return type>]` on every call, and pydantic keeps
+# parametrized generics only weakly: after a garbage collection the next call rebuilds the
+# model's schema (milliseconds). Holding them here keeps them built.
+_RESPONSE_TYPES = tuple(
+    Response[method.__returning__]  # type: ignore[name-defined]
+    for method in (
+        *PACED_METHODS, EditMessageText, EditMessageReplyMarkup, DeleteMessage,
+        AnswerCallbackQuery, AnswerPreCheckoutQuery, SendChatAction, GetUpdates, GetMe, GetFile,
+        SetWebhook, DeleteWebhook, SetMyCommands,
+    )
+)  # fmt: skip
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None) -> Bot:

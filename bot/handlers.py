@@ -62,7 +62,8 @@ def pick_locale(customer_locale: str | None, language_code: str | None, default:
 
 
 class IdentityMiddleware(BaseMiddleware):
-    """Injects `customer_id` and `locale` for the update's user (one indexed query)."""
+    """Injects `customer_id` and `locale` for the update's user: as the inbox read them when
+    it claimed the update, else with one indexed query."""
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
@@ -72,8 +73,11 @@ class IdentityMiddleware(BaseMiddleware):
         customer_id: int | None = None
         customer_locale: str | None = None
         if user is not None and not user.is_bot:
-            async with unit_of_work(self.resources.sessionmaker) as session:
-                found = await inbox.identity_of(session, user.id)
+            if inbox.PREFETCHED_IDENTITY in data:  # read with the inbox row (bot/inbox.py)
+                found = data[inbox.PREFETCHED_IDENTITY]
+            else:
+                async with unit_of_work(self.resources.sessionmaker) as session:
+                    found = await inbox.identity_of(session, user.id)
             if found is not None:
                 customer_id, customer_locale = found
         data["customer_id"] = customer_id

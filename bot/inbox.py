@@ -17,12 +17,14 @@ behind a chat's slow turns."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 from pydantic import ValidationError
-from redis.exceptions import LockError
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +38,9 @@ from backend.state import Resources
 log = get_logger("bot.inbox")
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+# The dispatcher's keyword with the sender's (customer_id, locale), read when the row was
+# claimed; bot.handlers.IdentityMiddleware queries only when it is absent.
+PREFETCHED_IDENTITY = "inbox_identity"
 BLOCKED_BY_USER = "blocked_by_user"  # why an identity is unreachable: the bot answered 403
 # Claims per row (counted before processing, so an update that crashes the process on every
 # try is dead-lettered instead of looping across restarts).
@@ -69,6 +74,17 @@ def chat_of(update_json: dict[str, Any]) -> int | None:
     return None
 
 
+def user_of(update_json: dict[str, Any]) -> int | None:
+    """The id of the user an update comes from (None for channel posts and the like)."""
+    for key, value in update_json.items():
+        if key != "update_id" and isinstance(value, dict):
+            sender = value.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+            return None
+    return None
+
+
 # --- the inbox table ---------------------------------------------------------------------------
 
 
@@ -95,6 +111,18 @@ async def store(session: AsyncSession, bot_id: int, update_json: dict[str, Any])
     return (await session.execute(stmt)).scalar_one_or_none() is not None
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A row claimed for processing, with its sender's identity read in the same transaction
+    (so the dispatcher's IdentityMiddleware needs no query of its own)."""
+
+    id: int
+    update_id: int
+    payload: dict[str, Any]
+    attempts: int
+    identity: tuple[int, str] | None
+
+
 async def claim_pending(
     session: AsyncSession,
     bot_id: int,
@@ -102,26 +130,39 @@ async def claim_pending(
     chat_id: int | None,
     update_id: int | None = None,
     max_attempts: int = MAX_ATTEMPTS,
-) -> TelegramUpdate | None:
-    """The next pending row of a chat (lowest update_id), its attempt counted. Chat-less rows
-    are claimed by update_id. The caller holds the chat's lock."""
-    stmt = select(TelegramUpdate).where(
+) -> Claimed | None:
+    """The next pending row of a chat (lowest update_id), its attempt counted, in one
+    statement. Chat-less rows are claimed by update_id. The caller holds the chat's lock."""
+    pick = select(TelegramUpdate.id).where(
         TelegramUpdate.bot_id == bot_id,
         TelegramUpdate.status == PENDING,
         TelegramUpdate.attempts < max_attempts,
     )
     if chat_id is None:
-        stmt = stmt.where(TelegramUpdate.chat_id.is_(None), TelegramUpdate.update_id == update_id)
+        pick = pick.where(TelegramUpdate.chat_id.is_(None), TelegramUpdate.update_id == update_id)
     else:
-        stmt = stmt.where(TelegramUpdate.chat_id == chat_id)
+        pick = pick.where(TelegramUpdate.chat_id == chat_id)
     stmt = (
-        stmt.order_by(TelegramUpdate.update_id).limit(1).execution_options(populate_existing=True)
+        update(TelegramUpdate)
+        .where(
+            TelegramUpdate.id == pick.order_by(TelegramUpdate.update_id).limit(1).scalar_subquery()
+        )
+        .values(attempts=TelegramUpdate.attempts + 1)
+        .returning(
+            TelegramUpdate.id,
+            TelegramUpdate.update_id,
+            TelegramUpdate.payload,
+            TelegramUpdate.attempts,
+        )
+        .execution_options(synchronize_session=False)
     )
-    row = (await session.execute(stmt)).scalar_one_or_none()
-    if row is not None:
-        row.attempts += 1
-        await session.flush()
-    return row
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        return None
+    payload = dict(row.payload)
+    user_id = user_of(payload)
+    identity = await identity_of(session, user_id) if user_id is not None else None
+    return Claimed(int(row.id), int(row.update_id), payload, int(row.attempts), identity)
 
 
 async def mark_done(session: AsyncSession, row_id: int) -> None:
@@ -237,25 +278,71 @@ def _lock_key(bot_id: int, chat_id: int | None, update_id: int) -> str:
     )
 
 
-async def _process_row(
-    resources: Resources, bot: Bot, dispatcher: Dispatcher, row: TelegramUpdate
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    error: str | None = None  # None: done
+    permanent: bool = False
+
+
+async def _process(
+    resources: Resources, bot: Bot, dispatcher: Dispatcher, row: Claimed
+) -> _Outcome:
     try:
         update_obj = Update.model_validate(row.payload, context={"bot": bot})
     except ValidationError as exc:
         log.error("malformed telegram update", update_id=row.update_id)
-        async with unit_of_work(resources.sessionmaker) as session:
-            await mark_failed(session, row.id, f"invalid update: {exc}", permanent=True)
-        return
+        return _Outcome(f"invalid update: {exc}", permanent=True)
     try:
-        await dispatcher.feed_update(bot, update_obj)
+        await dispatcher.feed_update(bot, update_obj, **{PREFETCHED_IDENTITY: row.identity})
     except Exception as exc:  # the row keeps the reason and is retried by recover()
         log.exception("telegram update failed", update_id=row.update_id, attempts=row.attempts)
-        async with unit_of_work(resources.sessionmaker) as session:
-            await mark_failed(session, row.id, f"{type(exc).__name__}: {exc}")
-        return
-    async with unit_of_work(resources.sessionmaker) as session:
+        return _Outcome(f"{type(exc).__name__}: {exc}")
+    return _Outcome()
+
+
+async def _record(session: AsyncSession, row: Claimed, outcome: _Outcome) -> None:
+    if outcome.error is None:
         await mark_done(session, row.id)
+    else:
+        await mark_failed(session, row.id, outcome.error, permanent=outcome.permanent)
+
+
+async def _drain_held(
+    resources: Resources,
+    bot: Bot,
+    dispatcher: Dispatcher,
+    chat_id: int | None,
+    update_id: int,
+    row: Claimed | None,
+    max_attempts: int,
+) -> int:
+    """With the chat's lock held: process `row` (claimed already, or None to claim first) and
+    the chat's next pending rows. Each outcome is written in the transaction that claims the
+    next row: two statements, one round of BEGIN/COMMIT per update."""
+    if row is None:
+        async with unit_of_work(resources.sessionmaker) as session:
+            row = await claim_pending(
+                session, bot.id, chat_id=chat_id, update_id=update_id, max_attempts=max_attempts
+            )
+    processed = 0
+    while row is not None:
+        outcome = await _process(resources, bot, dispatcher, row)
+        processed += 1
+        async with unit_of_work(resources.sessionmaker) as session:
+            await _record(session, row, outcome)
+            row = await claim_pending(
+                session, bot.id, chat_id=chat_id, update_id=update_id, max_attempts=max_attempts
+            )
+    return processed
+
+
+def _lock(resources: Resources, bot_id: int, chat_id: int | None, update_id: int) -> Lock:
+    return resources.redis.lock(
+        _lock_key(bot_id, chat_id, update_id),
+        timeout=LOCK_TTL,
+        blocking_timeout=LOCK_WAIT,
+        sleep=LOCK_POLL,
+    )
 
 
 async def drain(
@@ -269,33 +356,16 @@ async def drain(
 ) -> int:
     """Under the chat's lock, process its pending rows in update_id order. Returns how many
     were processed. A lock not obtained in time leaves the rows for their holder/recovery."""
-    processed = 0
-    lock = resources.redis.lock(
-        _lock_key(bot.id, chat_id, update_id),
-        timeout=LOCK_TTL,
-        blocking_timeout=LOCK_WAIT,
-        sleep=LOCK_POLL,
-    )
     try:
-        async with lock:
-            while True:
-                async with unit_of_work(resources.sessionmaker) as session:
-                    row = await claim_pending(
-                        session,
-                        bot.id,
-                        chat_id=chat_id,
-                        update_id=update_id,
-                        max_attempts=max_attempts,
-                    )
-                if row is None:
-                    return processed
-                await _process_row(resources, bot, dispatcher, row)
-                processed += 1
+        async with _lock(resources, bot.id, chat_id, update_id):
+            return await _drain_held(
+                resources, bot, dispatcher, chat_id, update_id, None, max_attempts
+            )
     except LockError:
         # not obtained in time, or expired under a very slow turn: nothing is lost, the rows
         # stay pending for the holder's drain or for recover()
         log.warning("telegram chat lock not held", chat_id=chat_id, update_id=update_id)
-        return processed
+        return 0
 
 
 async def process_update(
@@ -303,10 +373,32 @@ async def process_update(
 ) -> bool:
     """Store, then process (this chat's pending rows, in order). Returns whether the update
     was new; a redelivered update_id changes nothing. Raises only if storing fails - then the
-    caller must not acknowledge the update."""
-    async with unit_of_work(resources.sessionmaker) as session:
-        new = await store(session, bot.id, update_json)
-    await drain(resources, bot, dispatcher, chat_of(update_json), int(update_json["update_id"]))
+    caller must not acknowledge the update.
+
+    The usual case - nobody else is working on the chat - takes the lock first and stores and
+    claims in one transaction; otherwise the update is stored at once and waits for the lock.
+    Either way it is stored before this returns."""
+    chat_id, update_id = chat_of(update_json), int(update_json["update_id"])
+    lock = _lock(resources, bot.id, chat_id, update_id)
+    try:
+        held = bool(await lock.acquire(blocking=False))
+    except RedisError:
+        held = False  # store first regardless; the drain below reports Redis's failure
+    if not held:
+        async with unit_of_work(resources.sessionmaker) as session:
+            new = await store(session, bot.id, update_json)
+        await drain(resources, bot, dispatcher, chat_id, update_id)
+        return new
+    try:
+        async with unit_of_work(resources.sessionmaker) as session:
+            new = await store(session, bot.id, update_json)
+            row = await claim_pending(session, bot.id, chat_id=chat_id, update_id=update_id)
+        await _drain_held(resources, bot, dispatcher, chat_id, update_id, row, MAX_ATTEMPTS)
+    finally:
+        try:
+            await lock.release()
+        except LockError:
+            log.warning("telegram chat lock expired", chat_id=chat_id, update_id=update_id)
     return new
 
 

@@ -8,11 +8,12 @@ as a data-modifying CTE)."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -81,6 +82,40 @@ def _is_pg(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+@functools.cache
+def _upsert_statement(dialect: str) -> Any:
+    """Built once per dialect with bound parameters: building the ON CONFLICT statement (its
+    `excluded` alias, the CASE expressions) cost more than executing it from the cache."""
+    table = cast(Table, Conversation.__table__)
+    c = table.c
+    now = bindparam("now", type_=c.updated_at.type)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(
+        channel=bindparam("channel", type_=c.channel.type),
+        chat_id=bindparam("chat_id", type_=c.chat_id.type),
+        customer_id=bindparam("customer_id", type_=c.customer_id.type),
+        locale=bindparam("locale", type_=c.locale.type),
+        state=ConversationState.bot,
+        flow={},
+        created_at=now,
+        updated_at=now,
+    )
+    closed = c.state == ConversationState.closed
+    return stmt.on_conflict_do_update(
+        index_elements=[c.channel, c.chat_id],
+        set_={
+            "customer_id": func.coalesce(stmt.excluded.customer_id, c.customer_id),
+            # the conversation's own choice (settings flow) wins; the adapter's only seeds it
+            "locale": func.coalesce(c.locale, stmt.excluded.locale),
+            "state": case((closed, ConversationState.bot.value), else_=c.state),
+            "agent_id": case((closed, None), else_=c.agent_id),
+            # While queued or held, updated_at keeps the moment the state changed: the agents'
+            # queue is ordered by it ("oldest waiting first").
+            "updated_at": case((c.state.in_(_HELD), c.updated_at), else_=now),
+        },
+    ).returning(*(table.c[col.key] for col in _COLUMNS))
+
+
 async def upsert_conversation(
     session: AsyncSession,
     *,
@@ -92,32 +127,10 @@ async def upsert_conversation(
     """Get or create the conversation of a chat in one statement. A closed conversation
     reopens with the bot; a known customer from the adapter replaces the stored one, while the
     adapter's locale only seeds a new conversation (a language chosen in settings stays)."""
-    now = utcnow()
-    stmt = _insert(session)(Conversation).values(
-        channel=channel,
-        chat_id=chat_id,
-        customer_id=customer_id,
-        locale=locale,
-        state=ConversationState.bot,
-        flow={},
-        created_at=now,
-        updated_at=now,
-    )
-    closed = Conversation.state == ConversationState.closed
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Conversation.channel, Conversation.chat_id],
-        set_={
-            "customer_id": func.coalesce(stmt.excluded.customer_id, Conversation.customer_id),
-            # the conversation's own choice (settings flow) wins; the adapter's only seeds it
-            "locale": func.coalesce(Conversation.locale, stmt.excluded.locale),
-            "state": case((closed, ConversationState.bot.value), else_=Conversation.state),
-            "agent_id": case((closed, None), else_=Conversation.agent_id),
-            # While queued or held, updated_at keeps the moment the state changed: the agents'
-            # queue is ordered by it ("oldest waiting first").
-            "updated_at": case((Conversation.state.in_(_HELD), Conversation.updated_at), else_=now),
-        },
-    ).returning(*_COLUMNS)
-    return _row((await session.execute(stmt)).one())
+    params = {"channel": channel, "chat_id": chat_id, "customer_id": customer_id,
+              "locale": locale, "now": utcnow()}  # fmt: skip
+    stmt = _upsert_statement(session.get_bind().dialect.name)
+    return _row((await session.execute(stmt, params)).one())
 
 
 async def add_inbound(

@@ -6,9 +6,10 @@ tables (TRUNCATE) and an empty Redis database (TEST_REDIS_URL, default db 15).""
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 _TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze_gc() -> Iterator[None]:
+    """bot.runner.build() freezes the collector's view of the process (right for a long-lived
+    bot); tests build many bots in one process, so what each test made is handed back."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)
