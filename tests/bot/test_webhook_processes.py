@@ -35,7 +35,7 @@ class EchoEngine:
         self.seen: list[str] = []
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
-        self.seen.append(inbound.external_id)
+        self.seen.append(str(inbound.external_id))
         await asyncio.sleep(random.uniform(0, 0.01))  # a turn takes a little while
         return [Text(f"re: {inbound.text}")]
 
