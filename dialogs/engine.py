@@ -110,16 +110,12 @@ class Engine:
         hooks: list[Callable[[], Awaitable[None]]] = []
         save: FlowState | None = None
         async with unit_of_work(self.resources.sessionmaker) as session:
-            conv = await transcript.upsert_conversation(
+            conv, message_id = await transcript.upsert_with_inbound(
                 session,
                 channel=inbound.channel,
                 chat_id=inbound.chat_id[:128],
                 customer_id=inbound.customer_id,
                 locale=_locale_or_none(inbound.locale),
-            )
-            message_id = await transcript.add_inbound(
-                session,
-                conv.id,
                 external_id=inbound.external_id,
                 text=inbound.text,
                 payload=_inbound_payload(inbound),

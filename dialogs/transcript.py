@@ -1,10 +1,11 @@
 """Every statement on `conversations` and `conversation_messages`: the repository of the
 conversation domain (the engine and the agent API both go through it; flows never do).
 
-The engine's hot path is three statements: `upsert_conversation` (get-or-create, returning the
-state and the durable flow state), `add_inbound` (the redelivery check), `add_outbound` (one
-multi-row INSERT of the replies, on PostgreSQL with the flow-state UPDATE in the same statement
-as a data-modifying CTE)."""
+The engine's hot path is two statements on PostgreSQL: `upsert_with_inbound` (get-or-create
+the conversation, returning its state and the durable flow state, and store the inbound message
+- the redelivery check - as one statement with the upsert as a data-modifying CTE) and
+`add_outbound` (one multi-row INSERT of the replies, with the flow-state UPDATE in the same
+statement as a data-modifying CTE). SQLite takes one more for each."""
 
 from __future__ import annotations
 
@@ -131,6 +132,62 @@ async def upsert_conversation(
               "locale": locale, "now": utcnow()}  # fmt: skip
     stmt = _upsert_statement(session.get_bind().dialect.name)
     return _row((await session.execute(stmt, params)).one())
+
+
+@functools.cache
+def _upsert_with_inbound_statement() -> Any:
+    """PostgreSQL: the conversation upsert and the inbound message in one statement (the
+    upsert as a data-modifying CTE, the message inserted from it)."""
+    conv = _upsert_statement("postgresql").cte("conv")
+    messages = cast(Table, ConversationMessage.__table__)
+    m = messages.c
+    columns = ["conversation_id", "direction", "sender", "external_id", "text", "payload",
+               "created_at"]  # fmt: skip
+    source = select(
+        conv.c.id,
+        bindparam("direction", MessageDirection.inbound, type_=m.direction.type),
+        bindparam("sender", MessageSender.customer, type_=m.sender.type),
+        bindparam("external_id", type_=m.external_id.type),
+        bindparam("text", type_=m.text.type),
+        bindparam("payload", type_=m.payload.type),
+        bindparam("now", type_=m.created_at.type),
+    )
+    message = (
+        postgresql.insert(messages)
+        .from_select(columns, source)
+        .on_conflict_do_nothing(index_elements=[m.conversation_id, m.external_id])
+        .returning(m.id)
+        .cte("message")
+    )
+    return select(*conv.c, select(message.c.id).scalar_subquery().label("message_id"))
+
+
+async def upsert_with_inbound(
+    session: AsyncSession,
+    *,
+    channel: str,
+    chat_id: str,
+    customer_id: int | None,
+    locale: str | None,
+    external_id: str | None,
+    text: str | None,
+    payload: dict[str, Any],
+) -> tuple[ConversationRow, int | None]:
+    """`upsert_conversation` then `add_inbound`: one round trip on PostgreSQL."""
+    if not _is_pg(session):
+        conv = await upsert_conversation(
+            session, channel=channel, chat_id=chat_id, customer_id=customer_id, locale=locale
+        )
+        message_id = await add_inbound(
+            session, conv.id, external_id=external_id, text=text, payload=payload
+        )
+        return conv, message_id
+    params = {"channel": channel, "chat_id": chat_id, "customer_id": customer_id,
+              "locale": locale, "now": utcnow(), "external_id": external_id,
+              "text": None if text is None else text[:MAX_STORED_TEXT],
+              "payload": payload}  # fmt: skip
+    row = (await session.execute(_upsert_with_inbound_statement(), params)).one()
+    return _row(row), row.message_id
 
 
 async def add_inbound(
