@@ -34,7 +34,15 @@ log = get_logger("bot.runner")
 
 POLL_TIMEOUT = 25  # seconds of Telegram long polling
 BATCH_LIMIT = 100
-MAX_CONCURRENT_CHATS = 64
+
+
+# Chats processed at once: one database connection each at most, so no more than the pool
+# holds - past it, turns queue for connections and overflow connections are opened and closed
+# over and over (measured by bench/bot.py).
+def max_concurrent_chats(settings: Settings) -> int:
+    return max(1, min(64, settings.db_pool_size))
+
+
 ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
 STOP_GRACE = 20.0  # seconds in-flight turns get to finish on stop
 
@@ -61,7 +69,7 @@ class Poller:
         self.offset: int | None = None
         self.stop_event = asyncio.Event()
         self._tasks: set[asyncio.Task[int]] = set()
-        self._slots = asyncio.Semaphore(MAX_CONCURRENT_CHATS)
+        self._slots = asyncio.Semaphore(max_concurrent_chats(resources.settings))
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from backend.logging import get_logger
 from backend.state import Resources
 from bot import delivery, inbox
-from bot.runner import build, set_commands_safely
+from bot.runner import build, max_concurrent_chats, set_commands_safely
 
 log = get_logger("bot.webhook")
 
@@ -81,6 +81,8 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
             settings.public_url.rstrip("/") + PATH,
             secret_token=secret.get_secret_value() if secret else None,
             allowed_updates=dp.resolve_used_update_types(),
+            # Telegram's parallel deliveries, bounded like the poller's (one connection each)
+            max_connections=max_concurrent_chats(settings),
             drop_pending_updates=False,
         )
         await inbox.recover(resources, bot, dp)
