@@ -387,13 +387,19 @@ async def process_update(
     if not held:
         async with unit_of_work(resources.sessionmaker) as session:
             new = await store(session, bot.id, update_json)
-        await drain(resources, bot, dispatcher, chat_id, update_id)
+        try:
+            await drain(resources, bot, dispatcher, chat_id, update_id)
+        except Exception:  # stored: the chat's next update or the next start processes it
+            log.exception("telegram update stored, processing deferred", update_id=update_id)
         return new
     try:
         async with unit_of_work(resources.sessionmaker) as session:
             new = await store(session, bot.id, update_json)
             row = await claim_pending(session, bot.id, chat_id=chat_id, update_id=update_id)
-        await _drain_held(resources, bot, dispatcher, chat_id, update_id, row, MAX_ATTEMPTS)
+        try:
+            await _drain_held(resources, bot, dispatcher, chat_id, update_id, row, MAX_ATTEMPTS)
+        except Exception:  # stored: the chat's next update or the next start processes it
+            log.exception("telegram update stored, processing deferred", update_id=update_id)
     finally:
         try:
             await lock.release()
