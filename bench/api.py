@@ -45,21 +45,14 @@ def ensure_wrk() -> str:
 
 
 async def prepare_database() -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
 
     from backend.config import Settings
     from backend.db import create_engine, create_sessionmaker, unit_of_work
     from backend.migrate import upgrade
     from backend.seed import seed_demo
+    from bench.scratch import recreate_database
 
-    url = make_url(DB_URL)
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username or "postgres", database="postgres"
-    )
-    await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{url.database}"')
-    await admin.close()
+    await recreate_database(DB_URL)
     settings = Settings(database_url=DB_URL, redis_url=REDIS_URL, _env_file=None)
     engine = create_engine(settings)
     await upgrade(engine)

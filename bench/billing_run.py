@@ -57,13 +57,9 @@ async def connect() -> asyncpg.Connection:
 
 
 async def prepare(n: int) -> None:
-    url = make_url(DB_URL)
-    admin = await asyncpg.connect(
-        host=url.host, port=url.port or 5432, user=url.username or "postgres", database="postgres"
-    )
-    await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{url.database}"')
-    await admin.close()
+    from bench.scratch import recreate_database
+
+    await recreate_database(DB_URL)
     settings = Settings(database_url=DB_URL, redis_url=REDIS_URL, _env_file=None)
     res = Resources.create(settings)
     await upgrade(res.engine)

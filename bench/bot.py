@@ -559,21 +559,15 @@ async def run_bot(
 
 
 async def prepare_database(chat_ids: list[int]) -> None:
-    import asyncpg
-    from sqlalchemy.engine import make_url
 
     from backend.config import Settings
     from backend.migrate import upgrade
     from backend.models import Channel, ChannelIdentity
     from backend.state import Resources
+    from bench.scratch import recreate_database
     from tests.factories import make_customer, make_subscription, make_tariff
 
-    url = make_url(DB_URL)
-    admin = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                                  database="postgres")  # fmt: skip
-    await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{url.database}"')
-    await admin.close()
+    await recreate_database(DB_URL)
     settings = Settings(database_url=DB_URL, redis_url=REDIS_URL, seed_demo=False,
                         run_worker=False, _env_file=None)  # fmt: skip
     res = Resources.create(settings)
@@ -596,15 +590,11 @@ async def prepare_database(chat_ids: list[int]) -> None:
 
 
 async def drop_database() -> None:
-    import asyncpg
     from redis.asyncio import Redis
-    from sqlalchemy.engine import make_url
 
-    url = make_url(DB_URL)
-    admin = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                                  database="postgres")  # fmt: skip
-    await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    await admin.close()
+    from bench import scratch
+
+    await scratch.drop_database(DB_URL)
     redis = Redis.from_url(REDIS_URL)
     await redis.flushdb()
     await redis.aclose()

@@ -38,23 +38,17 @@ def _pct(values: list[float], q: float) -> float:
 
 
 async def main(conversations: int, turns: int) -> None:
-    import asyncpg
     from sqlalchemy import event, text
-    from sqlalchemy.engine import make_url
 
     from backend.config import Settings
     from backend.migrate import upgrade
     from backend.state import Resources
+    from bench.scratch import recreate_database
     from dialogs.engine import Engine
     from dialogs.types import Inbound
     from tests.factories import make_customer, make_subscription, make_tariff
 
-    url = make_url(DB_URL)
-    admin = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
-                                  database="postgres")  # fmt: skip
-    await admin.execute(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
-    await admin.execute(f'CREATE DATABASE "{url.database}"')
-    await admin.close()
+    await recreate_database(DB_URL)
     settings = Settings(database_url=DB_URL, redis_url=REDIS_URL, seed_demo=False,
                         run_worker=False, _env_file=None)  # fmt: skip
     res = Resources.create(settings)
