@@ -89,6 +89,11 @@ def catalog() -> Catalog:
     return Catalog()
 
 
+def major(amount: int) -> Decimal:
+    """Minor units (kopecks) as the decimal number the catalogs format with NUMBER(...)."""
+    return Decimal(amount) / 100
+
+
 def t(key: str, locale: str | None = None, /, **args: Any) -> str:
     """The text of `key` in `locale` (falling back to Russian)."""
     return catalog().text(key, locale, **args)

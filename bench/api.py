@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -59,12 +58,6 @@ async def prepare_database() -> None:
     async with unit_of_work(create_sessionmaker(engine)) as session:
         await seed_demo(session, settings)
     await engine.dispose()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_server(factory: str, port: int, workers: int) -> subprocess.Popen[bytes]:
@@ -136,6 +129,8 @@ def main() -> None:
     args = parser.parse_args()
     wrk = ensure_wrk()
     asyncio.run(prepare_database())
+
+    from tests.support.net import free_port
 
     real_port, bare_port = free_port(), free_port()
     servers = [

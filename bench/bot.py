@@ -37,7 +37,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import sys
 import threading
 import time
@@ -79,12 +78,6 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
         return None
     factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
     return factory
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- the bots under test (child processes) ----------------------------------------------------
@@ -529,6 +522,8 @@ async def run_bot(
     standin.sent.clear()
     log_path = log_dir / f"bench-bot-{role}.log"
     label = "echo (bare aiogram)" if role.startswith("echo") else "provider-desk"
+    from tests.support.net import free_port
+
     child = await Child.start(role, standin.base_url, free_port(), log_path)
     results: list[Result] = []
     try:

@@ -16,7 +16,6 @@ Decisions:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
@@ -34,7 +33,7 @@ from aiogram.types import (
 
 from backend.db import unit_of_work
 from backend.errors import AppError
-from backend.i18n import SUPPORTED_LOCALES, t
+from backend.i18n import SUPPORTED_LOCALES, major, t
 from backend.logging import get_logger
 from backend.payments import service as payments
 from backend.state import Resources
@@ -245,8 +244,8 @@ async def on_successful_payment(message: Message, resources: Resources, locale: 
         t(
             key,
             locale,
-            amount=Decimal(outcome.payment.amount) / 100,
-            balance=Decimal(outcome.balance) / 100,
+            amount=major(outcome.payment.amount),
+            balance=major(outcome.balance),
         )
     )
 

@@ -284,9 +284,7 @@ class _Outcome:
     permanent: bool = False
 
 
-async def _process(
-    resources: Resources, bot: Bot, dispatcher: Dispatcher, row: Claimed
-) -> _Outcome:
+async def _process(bot: Bot, dispatcher: Dispatcher, row: Claimed) -> _Outcome:
     try:
         update_obj = Update.model_validate(row.payload, context={"bot": bot})
     except ValidationError as exc:
@@ -326,7 +324,7 @@ async def _drain_held(
             )
     processed = 0
     while row is not None:
-        outcome = await _process(resources, bot, dispatcher, row)
+        outcome = await _process(bot, dispatcher, row)
         processed += 1
         async with unit_of_work(resources.sessionmaker) as session:
             await _record(session, row, outcome)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from babel.dates import format_skeleton
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.billing.tasks import business_today
 from backend.config import Settings
 from backend.i18n import catalog
+from backend.i18n import major as i18n_major
 from backend.models import utcnow
 from backend.ratelimit import RateLimiter
 from backend.redis import Redis
@@ -69,10 +69,7 @@ class TurnContext:
     ) -> Button:
         return Button(label=self.t(key, **args), payload=payload(flow, step, arg))
 
-    @staticmethod
-    def major(amount: int) -> Decimal:
-        """Minor units as the decimal number the catalogs format (NUMBER(..))."""
-        return Decimal(amount) / 100
+    major = staticmethod(i18n_major)
 
     def day(self, value: date) -> str:
         """ "18 сентября" / "September 18"."""

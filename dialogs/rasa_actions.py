@@ -45,6 +45,7 @@ from backend.documents import service as documents
 from backend.documents.schemas import DocumentFilter
 from backend.errors import AppError
 from backend.i18n import catalog
+from backend.i18n import major as i18n_major
 from backend.models import (
     Channel,
     Conversation,
@@ -214,9 +215,7 @@ class ActionContext:
             (self.t("rasa-button-cancel"), CANCEL_PAYLOAD),
         )
 
-    @staticmethod
-    def major(amount: int) -> Decimal:
-        return Decimal(amount) / 100
+    major = staticmethod(i18n_major)
 
     def day(self, value: date) -> str:
         return format_skeleton("MMMMd", value, locale=self.locale)
@@ -243,12 +242,12 @@ def refusal_text(locale: str, settings: Settings, code: str, extra: dict[str, An
     args: dict[str, Any] = {
         "amount": Decimal(0),
         "date": "",
-        "min": Decimal(settings.topup_min) / 100,
-        "max": Decimal(settings.topup_max) / 100,
+        "min": i18n_major(settings.topup_min),
+        "max": i18n_major(settings.topup_max),
     }
     for name in ("amount", "amount_to_pay"):
         if isinstance(extra.get(name), int):
-            args["amount"] = Decimal(extra[name]) / 100
+            args["amount"] = i18n_major(extra[name])
     for name in ("date", "available_from"):
         value = extra.get(name)
         if isinstance(value, datetime):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -40,6 +39,7 @@ from backend.state import Resources
 from bot.inbox import chat_of
 from bot.runner import Poller, run_polling
 from bot.webhook import run_webhook_role
+from tests.support.net import free_port
 from tests.support.telegram_standin import JSON, Call, TelegramStandIn
 
 MODES = ("polling", "webhook")
@@ -51,12 +51,6 @@ TURN_TIMEOUT = 15.0
 STEP = 0.02  # seconds between looks at state that has no event to wait on (DB rows, offsets)
 # A message id that no chat of the stand-in has: the target of the barrier edits.
 _NO_MESSAGE = 999_999
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def wait_until(

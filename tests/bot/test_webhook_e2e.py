@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 
 import uvicorn
 from pydantic import SecretStr
@@ -15,12 +14,7 @@ from backend.app import create_app
 from backend.models import Channel, ChannelIdentity
 from bot.webhook import run_webhook_role
 from tests.factories import make_customer, make_subscription, make_tariff
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.net import free_port
 
 
 async def test_webhook_mode_answers_once(resources, session, telegram):
@@ -32,7 +26,7 @@ async def test_webhook_mode_answers_once(resources, session, telegram):
     )
     await session.commit()
 
-    port = _free_port()
+    port = free_port()
     settings = resources.settings.model_copy(
         update={
             "telegram_bot_token": SecretStr(telegram.token),

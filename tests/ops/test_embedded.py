@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from backend.config import ROOT_DIR, Settings
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +26,6 @@ START_TIMEOUT_S = 90
 STOP_TIMEOUT_S = 15
 DEMO_LOGIN = {"login": "demo@example.com", "password": "demo-password"}
 DEMO_BALANCE = 35000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(data_dir: Path, port: int, billing_run: bool) -> tuple[dict[str, str], Path]:
@@ -72,7 +66,7 @@ def running_app(
 ) -> Iterator[tuple[httpx.Client, Path]]:
     """Start `python main.py`, wait for /health, yield a client; stop it with SIGTERM and
     require a clean exit within STOP_TIMEOUT_S."""
-    port = _free_port()
+    port = free_port()
     env, db_file = _env(data_dir, port, billing_run)
     with log_file.open("ab") as log:
         proc = subprocess.Popen(

@@ -22,9 +22,9 @@ from tests.ops.test_embedded import (
     START_TIMEOUT_S,
     STOP_TIMEOUT_S,
     _env,
-    _free_port,
     _tail,
 )
+from tests.support.net import free_port
 from tests.support.telegram_standin import TelegramStandIn
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ async def _reply(telegram: TelegramStandIn, update: dict[str, object]) -> list[s
 async def test_main_py_serves_telegram_on_the_embedded_default(tmp_path: Path) -> None:
     telegram = TelegramStandIn()
     await telegram.start()
-    port = _free_port()
+    port = free_port()
     env, _ = _env(tmp_path, port, billing_run=False)
     env.update(TELEGRAM_BOT_TOKEN=telegram.token, TELEGRAM_API_BASE=telegram.base_url)
     log = tmp_path / "main.log"

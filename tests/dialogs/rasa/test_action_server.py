@@ -9,7 +9,6 @@ pytest.importorskip("rasa_sdk")
 
 import asyncio
 import os
-import socket
 import sys
 import time
 
@@ -19,14 +18,9 @@ from backend.config import ROOT_DIR
 from backend.i18n import t
 from tests.dialogs.rasa.conftest import action_call, make_conversation
 from tests.factories import make_customer
+from tests.support.net import free_port
 
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_standalone_action_server(session, resources):
@@ -34,7 +28,7 @@ async def test_standalone_action_server(session, resources):
     await make_conversation(session, chat_id="555", customer_id=customer.id, locale="ru")
     await session.commit()
     settings = resources.settings
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "APP_ENV": "test",
