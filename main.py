@@ -7,6 +7,9 @@ python main.py api        serve the API only (no migrations, no worker)
 python main.py worker     run the notification worker only
 python main.py migrate    apply database migrations
 python main.py seed       create the demo data (once)
+python main.py bot        the Telegram bot by long polling (TELEGRAM_BOT_TOKEN)
+python main.py billing-run [--date YYYY-MM-DD]
+                          the day's billing run (and any missed days before it)
 """
 
 from __future__ import annotations
@@ -96,12 +99,21 @@ def cmd_worker(settings: Settings) -> None:
 
 
 def cmd_bot(settings: Settings) -> None:
-    # The Telegram adapter (bot/) is the Telegram issue's work; until it lands the compose
-    # service under the "telegram" profile stops here with a clear reason.
-    print(
-        "the Telegram bot is not part of this build yet (see bot/ and the issues)", file=sys.stderr
-    )
-    raise SystemExit(2)
+    """The Telegram bot by long polling, in a process of its own (one per bot token: Telegram
+    allows one getUpdates consumer). In webhook mode every API process answers Telegram."""
+    if settings.telegram_bot_token is None:
+        print("python main.py bot: TELEGRAM_BOT_TOKEN is not set", file=sys.stderr)
+        raise SystemExit(2)
+    if settings.telegram_mode == "webhook":
+        print(
+            "python main.py bot: TELEGRAM_MODE=webhook, so the API processes (python main.py "
+            "api) answer Telegram at /telegram/webhook; no polling process is needed",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    from bot.runner import run_polling
+
+    asyncio.run(run_polling(settings))
 
 
 def cmd_migrate(settings: Settings) -> None:

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    public_url: str = "http://127.0.0.1:8000"
+    # Empty: follows HOST and PORT (see _public_url_follows_host_and_port).
+    public_url: str = ""
 
     # Where the embedded default keeps its SQLite file and, unless DOCUMENTS_DIR says
     # otherwise, the documents.
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     # Empty DATABASE_URL / REDIS_URL mean the embedded default: SQLite under DATA_DIR and an
     # in-process Redis stand-in (fakeredis).
     database_url: str = ""
+    # Migrations run as the schema's owner; the app itself may run as a role with fewer
+    # rights (docs/security.md). Empty: DATABASE_URL.
+    migrate_database_url: str = ""
     redis_url: str = ""
     db_pool_size: int = 20
     db_echo: bool = False
@@ -50,6 +54,8 @@ class Settings(BaseSettings):
     otp_attempts_per_user_5min: int = 5
     recovery_sends_per_account_hour: int = 3
     recovery_code_minutes: int = 15
+    # Lifetime of an admin-issued staff 2FA enrolment link (docs/security.md).
+    enrolment_link_hours: int = Field(default=24, ge=1, le=168)
 
     cors_origins: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000"])
     trusted_proxies: list[str] = Field(default_factory=list)
@@ -84,6 +90,9 @@ class Settings(BaseSettings):
     charging_mode: Literal["daily_share", "period_start"] = "daily_share"
     billing_run_hour: int = Field(default=0, ge=0, le=23)  # local hour of the daily run
     billing_chunk_size: int = Field(default=10000, ge=1)  # accounts locked per transaction
+    # Days the run catches up after an outage of the scheduler; a larger gap is reported
+    # loudly and not charged blindly.
+    billing_max_catchup_days: int = Field(default=31, ge=1)
     block_threshold: int = 0  # block when balance < -block_threshold (minor units)
     low_balance_days: list[int] = Field(default_factory=lambda: [3, 1])
     invoice_due_days: int = 10
@@ -154,6 +163,9 @@ class Settings(BaseSettings):
     # --- conversations ----------------------------------------------------------------------
     chat_first_reply_minutes: int = Field(default=15, ge=1)  # promised to customers waiting
 
+    # Bearer token for /metrics; empty: /metrics is open (development only, docs/operations.md).
+    metrics_token: SecretStr | None = None
+
     log_level: str = "INFO"
     log_json: bool = False
 
@@ -168,6 +180,16 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @model_validator(mode="after")
+    def _public_url_follows_host_and_port(self) -> Settings:
+        if not self.public_url:
+            # a wildcard listen address is not an address anyone can open
+            host = "127.0.0.1" if self.host in {"0.0.0.0", "::", ""} else self.host  # noqa: S104
+            if ":" in host:
+                host = f"[{host}]"
+            self.public_url = f"http://{host}:{self.port}"
+        return self
 
     @model_validator(mode="after")
     def _documents_under_data_dir(self) -> Settings:

@@ -28,7 +28,9 @@ DEMO_LOGIN = {"login": "demo@example.com", "password": "demo-password"}
 DEMO_BALANCE = 35000
 
 
-def _env(data_dir: Path, port: int, billing_run: bool) -> tuple[dict[str, str], Path]:
+def _env(
+    data_dir: Path, port: int, billing_run: bool, public_url: bool = True
+) -> tuple[dict[str, str], Path]:
     """The process environment and where its SQLite file must end up. Nothing of the
     developer's or CI's environment that Settings reads leaks in."""
     env = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
@@ -44,6 +46,8 @@ def _env(data_dir: Path, port: int, billing_run: bool) -> tuple[dict[str, str], 
         LOG_JSON="false",
         LOG_LEVEL="INFO",
     )
+    if not public_url:
+        del env["PUBLIC_URL"]
     if "run_billing_scheduler" in Settings.model_fields:
         # The daily billing run charges the demo customer's first day as soon as it starts;
         # the balance checks below are about the seeded data, so they turn it off.
@@ -62,12 +66,12 @@ def _env(data_dir: Path, port: int, billing_run: bool) -> tuple[dict[str, str], 
 
 @contextmanager
 def running_app(
-    data_dir: Path, log_file: Path, *, billing_run: bool = False
+    data_dir: Path, log_file: Path, *, billing_run: bool = False, public_url: bool = True
 ) -> Iterator[tuple[httpx.Client, Path]]:
     """Start `python main.py`, wait for /health, yield a client; stop it with SIGTERM and
     require a clean exit within STOP_TIMEOUT_S."""
     port = free_port()
-    env, db_file = _env(data_dir, port, billing_run)
+    env, db_file = _env(data_dir, port, billing_run, public_url)
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "main.py"],
@@ -207,3 +211,20 @@ def test_every_default_role_starts_and_stops_cleanly(tmp_path):
         # give the roles time to do their first round of work before the stop
         time.sleep(2)
         assert client.get("/health").status_code == 200
+
+
+def test_links_follow_the_port_when_public_url_is_unset(tmp_path):
+    """`PORT=N python main.py` with no PUBLIC_URL: payment links point at port N."""
+    log_file = tmp_path / "main.log"
+    with running_app(tmp_path, log_file, public_url=False) as (client, _):
+        r = client.post("/api/v1/auth/login", json=DEMO_LOGIN)
+        assert r.status_code == 200, r.text
+        headers = {
+            "Authorization": f"Bearer {r.json()['tokens']['access_token']}",
+            "Idempotency-Key": "port-follows-1",
+        }
+        r = client.post("/api/v1/payments", json={"amount": 60000}, headers=headers)
+        assert r.status_code in (200, 201), r.text
+        url = r.json()["confirmation_url"]
+        assert url.startswith(f"{client.base_url}/pay/sandbox/"), url
+        assert client.get(url).status_code == 200
