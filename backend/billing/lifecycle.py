@@ -21,6 +21,8 @@ from backend.models import (
     PromisedPaymentStatus,
     Subscription,
     SubscriptionStatus,
+    Suspension,
+    SuspensionStatus,
     TransactionReason,
 )
 
@@ -127,7 +129,9 @@ async def restore_if_covered(
     balance: int | None = None,
 ) -> list[int]:
     """Lift a block for debt when the balance is back above the threshold (after a payment or
-    a promised payment). Returns the restored subscription ids."""
+    a promised payment). A subscription whose freeze is under way goes back to `suspended`:
+    the pause goes on (no service, no tariff charge) and its end restores the service.
+    Returns the ids of the subscriptions whose service is back."""
     if balance is None:
         balance = await _balance(session, customer_id)
     if balance < -settings.block_threshold:
@@ -142,13 +146,28 @@ async def restore_if_covered(
             .with_for_update()
         )
     )
+    if not blocked:
+        return []
+    frozen = set(
+        await session.scalars(
+            select(Suspension.subscription_id).where(
+                Suspension.subscription_id.in_([sub.id for sub in blocked]),
+                Suspension.status == SuspensionStatus.active,
+            )
+        )
+    )
+    restored = []
     for sub in blocked:
-        sub.status = SubscriptionStatus.active
         sub.blocked_at = None
+        if sub.id in frozen:
+            sub.status = SubscriptionStatus.suspended
+            continue
+        sub.status = SubscriptionStatus.active
+        restored.append(sub.id)
         await outbox.enqueue(
             session,
             "subscription.restored",
             {"customer_id": customer_id, "subscription_id": sub.id},
             f"restored:{sub.id}:{now.isoformat()}",
         )
-    return [sub.id for sub in blocked]
+    return restored

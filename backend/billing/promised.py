@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import outbox
@@ -32,6 +32,7 @@ from backend.models import (
     BillingPeriod,
     PromisedPayment,
     PromisedPaymentStatus,
+    Subscription,
     SubscriptionStatus,
     Transaction,
     TransactionReason,
@@ -291,9 +292,33 @@ async def take(
 async def expire_and_remind(
     session: AsyncSession, settings: Settings, day: date, now: datetime
 ) -> int:
-    """Billing-run step (safe to run more often: it is idempotent): remind once within 24 h
-    of expiry, and reverse the credit of expired ones. The run's blocking pass then blocks a
-    customer left below the threshold. Returns reminders + expiries."""
+    """Billing-run step (the worker's pass, `expire_due`, does the same every few minutes):
+    remind once within 24 h of expiry, and reverse the credit of expired ones, as of `now`
+    (the run's business time: a back-dated run expires what was due by its day). The run's
+    blocking pass then blocks a customer left below the threshold. Returns reminders +
+    expiries."""
+    reminded = await _remind(session, now)
+    expired = await _expire(session, settings, now)
+    await session.flush()
+    return reminded + len(expired)
+
+
+async def expire_due(session: AsyncSession, settings: Settings, now: datetime) -> int:
+    """The worker's pass: reminders and expiries as of `now`, and the customers an expiry
+    leaves below the block threshold are blocked at once (as the daily run would). Safe in
+    several processes at once: the expiry re-reads each promised payment under the account
+    lock, and the reminders skip rows another pass holds."""
+    reminded = await _remind(session, now)
+    expired = await _expire(session, settings, now)
+    day = _local_day(settings, now)
+    for customer_id, balance in expired:
+        if balance < -settings.block_threshold:
+            await _block_customer(session, customer_id, day, now)
+    await session.flush()
+    return reminded + len(expired)
+
+
+async def _remind(session: AsyncSession, now: datetime) -> int:
     done = 0
     for due in await _due_reminders(session, now):
         due.reminded_at = now
@@ -310,13 +335,22 @@ async def expire_and_remind(
             f"pp-expiring:{due.id}",
         )
         done += 1
+    return done
+
+
+async def _expire(
+    session: AsyncSession, settings: Settings, now: datetime
+) -> list[tuple[int, int]]:
+    """Reverse every promised payment whose term ended by `now`; (customer id, balance after)
+    of each one expired here."""
+    expired: list[tuple[int, int]] = []
     for pp_id, customer_id in await _expired(session, now):
         await repository.lock_account(session, customer_id)  # lock order: account, then row
         pp = await session.scalar(
             select(PromisedPayment).where(PromisedPayment.id == pp_id).with_for_update()
         )
         if pp is None or pp.status is not PromisedPaymentStatus.active:
-            continue  # settled by a payment meanwhile
+            continue  # settled by a payment, or expired by another pass, meanwhile
         await lifecycle.reverse_promised_payment(session, pp, PromisedPaymentStatus.expired, now)
         balance, _ = await _balance(session, settings, customer_id)
         await audit.record(
@@ -341,9 +375,31 @@ async def expire_and_remind(
             },
             f"pp-expired:{pp.id}",
         )
-        done += 1
-    await session.flush()
-    return done
+        expired.append((customer_id, balance))
+    return expired
+
+
+async def _block_customer(
+    session: AsyncSession, customer_id: int, day: date, now: datetime
+) -> None:
+    """Block the customer's active subscriptions for debt, with the event (and dedup key) the
+    daily run's blocking pass uses, so the same day never tells the customer twice."""
+    blocked = await session.scalars(
+        update(Subscription)
+        .where(
+            Subscription.customer_id == customer_id,
+            Subscription.status == SubscriptionStatus.active,
+        )
+        .values(status=SubscriptionStatus.blocked, blocked_at=now)
+        .returning(Subscription.id)
+    )
+    for sub_id in list(blocked.all()):
+        await outbox.enqueue(
+            session,
+            "subscription.blocked",
+            {"customer_id": customer_id, "subscription_id": sub_id, "day": day.isoformat()},
+            f"blocked:{sub_id}:{day.isoformat()}",
+        )
 
 
 # --- queries (to move into backend/billing/repository.py) ------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from sqlalchemy import and_, func, select, update
@@ -16,12 +17,38 @@ from backend.models import (
     Transaction,
 )
 
+# Bound parameters per statement stay well below SQLite's and asyncpg's limits.
+_LOCK_BATCH = 5000
+
 
 async def lock_account(session: AsyncSession, customer_id: int) -> Account | None:
     """The customer's account under a row lock (PostgreSQL; SQLite serialises writers)."""
     return await session.scalar(
         select(Account).where(Account.customer_id == customer_id).with_for_update()
     )
+
+
+async def lock_accounts(session: AsyncSession, customer_ids: Sequence[int]) -> None:
+    """Row locks on these customers' accounts, in account id order (two lockers never
+    deadlock). SQLite has no row locks: a write that changes nothing takes its database-wide
+    write lock instead, so what the transaction reads next stays current until it commits."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for start in range(0, len(customer_ids), _LOCK_BATCH):
+        batch = list(customer_ids[start : start + _LOCK_BATCH])
+        if postgres:
+            await session.execute(
+                select(Account.id)
+                .where(Account.customer_id.in_(batch))
+                .order_by(Account.id)
+                .with_for_update()
+            )
+        else:
+            await session.execute(
+                update(Account)
+                .where(Account.customer_id.in_(batch))
+                .values(balance=Account.balance)
+                .execution_options(synchronize_session=False)
+            )
 
 
 async def transaction_by_reference(

@@ -48,13 +48,24 @@ def shares_between(monthly_fee: int, first: date, last: date) -> int:
     return total
 
 
+def rest_of_month(monthly_fee: int, day: date) -> int:
+    """The daily shares from `day` to the end of its month: the fee minus the shares of the
+    days before, fee - floor(fee*(d-1)/n). On the 1st that is the whole fee."""
+    return monthly_fee - monthly_fee * (day.day - 1) // days_in_month(day)
+
+
 def charge_for_day(price: int, period: BillingPeriod, day: date, charging_mode: str) -> int:
-    """What a subscription is charged on `day` (0 when nothing is due that day)."""
+    """What a subscription is charged on `day` if its charge reference is not yet posted.
+
+    In period-start mode a monthly fee has one reference per month, so the run charges it
+    once, on the first day it finds the subscription chargeable that month: the whole fee on
+    the 1st, and for a subscription that starts (or is first chargeable) on day d the rest of
+    the month, prorated exactly as the daily shares of those days (`rest_of_month`)."""
     if period is BillingPeriod.daily:
         return price
     if charging_mode == "daily_share":
         return daily_share(price, day)
-    return price if day.day == 1 else 0
+    return rest_of_month(price, day)
 
 
 def charge_reference(subscription_id: int, period: BillingPeriod, day: date, mode: str) -> str:

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_, select, text, update
+from sqlalchemy import String, and_, case, cast, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from backend.billing import rules
+from backend.billing import repository, rules
 from backend.models import (
     Account,
     BillingPeriod,
@@ -22,6 +23,8 @@ from backend.models import (
     OutboxMessage,
     Subscription,
     SubscriptionStatus,
+    Suspension,
+    SuspensionStatus,
     Tariff,
     Transaction,
     TransactionReason,
@@ -41,9 +44,36 @@ def is_postgres(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-# PostgreSQL: lock the chunk's accounts, compute the day's charge per subscription, skip those
-# already posted, insert the charges with their running balance, and move the balances, in one
-# round trip. The unique (reference_kind, reference) constraint is the final guard.
+# PostgreSQL, statement 1 of a chunk: the next `chunk` live subscriptions by id, whatever
+# their status (a payment may unblock one, a freeze pause one, meanwhile), and their accounts
+# locked in id order. Every path that changes what a charge depends on (the tariff, the
+# status) holds the account lock while it does, so once these locks are held the next
+# statement, with a fresh snapshot, reads settled state. One statement cannot do both: its
+# snapshot predates the wait for the locks, and it would charge a tariff or a status that a
+# transaction committed while it waited (docs/billing.md, "Locks").
+_PG_LOCK_CHUNK = text(
+    """
+WITH chunk AS (
+    SELECT s.id, s.customer_id
+    FROM subscriptions s
+    WHERE s.id > :after AND s.started_on <= :day AND (s.ended_on IS NULL OR s.ended_on >= :day)
+    ORDER BY s.id
+    LIMIT :chunk
+), locked AS (
+    SELECT a.id FROM accounts a
+    WHERE a.customer_id IN (SELECT customer_id FROM chunk)
+    ORDER BY a.id
+    FOR UPDATE
+)
+SELECT (SELECT max(id) FROM chunk) AS last_sid,
+       (SELECT count(*) FROM chunk) AS seen,
+       (SELECT count(*) FROM locked) AS locked
+"""
+)
+
+# Statement 2: compute the day's charge of the chunk's active subscriptions, skip those
+# already posted, insert the charges with their running balance, and move the balances, in
+# one round trip. The unique (reference_kind, reference) constraint is the final guard.
 _PG_CHARGE_CHUNK = text(
     """
 WITH subs AS (
@@ -52,18 +82,16 @@ WITH subs AS (
     FROM subscriptions s
     JOIN tariffs t ON t.id = s.tariff_id
     JOIN accounts a ON a.customer_id = s.customer_id
-    WHERE s.id > :after AND s.status = 'active'
+    WHERE s.id > :after AND s.id <= :last AND s.status = 'active'
       AND s.started_on <= :day AND (s.ended_on IS NULL OR s.ended_on >= :day)
-    ORDER BY s.id
-    LIMIT :chunk
-    FOR UPDATE OF a
 ),
 charges AS (
     SELECT sid, aid, currency, balance, tariff_name,
            CASE WHEN billing_period = 'daily' THEN price
                 WHEN :mode = 'daily_share' THEN price * :d / :n - price * (:d - 1) / :n
-                WHEN :d = 1 THEN price
-                ELSE 0 END AS amount,
+                -- period_start: the rest of the month (rules.rest_of_month); on the 1st the
+                -- whole fee. The month's reference makes it once a month.
+                ELSE price - price * (:d - 1) / :n END AS amount,
            CASE WHEN billing_period = 'monthly' AND :mode = 'period_start'
                 THEN 'sub:' || sid || ':' || :month_key
                 ELSE 'sub:' || sid || ':' || :day_key END AS reference
@@ -97,9 +125,7 @@ upd AS (
     WHERE a.id = x.account_id
     RETURNING a.id
 )
-SELECT (SELECT max(sid) FROM subs) AS last_sid,
-       (SELECT count(*) FROM subs) AS seen,
-       (SELECT count(*) FROM ins) AS charged,
+SELECT (SELECT count(*) FROM ins) AS charged,
        (SELECT coalesce(-sum(amount), 0) FROM ins) AS total,
        (SELECT count(*) FROM upd) AS accounts
 """
@@ -121,24 +147,47 @@ def _charge_params(day: date, mode: str) -> dict[str, Any]:
 async def charge_chunk(
     session: AsyncSession, day: date, after_id: int, chunk: int, mode: str
 ) -> ChunkResult:
+    """Charge the day for the next `chunk` live subscriptions after `after_id` (in id order):
+    their accounts are locked first, then what is charged is read."""
     if is_postgres(session):
-        row = (
-            await session.execute(
-                _PG_CHARGE_CHUNK, {**_charge_params(day, mode), "after": after_id, "chunk": chunk}
-            )
-        ).one()
+        params = {**_charge_params(day, mode), "after": after_id, "chunk": chunk}
+        picked = (await session.execute(_PG_LOCK_CHUNK, params)).one()
+        if not picked.seen:
+            return ChunkResult(last_subscription_id=after_id, seen=0, charged=0, total=0)
+        last = int(picked.last_sid)
+        row = (await session.execute(_PG_CHARGE_CHUNK, {**params, "last": last})).one()
         return ChunkResult(
-            last_subscription_id=int(row.last_sid or after_id),
-            seen=int(row.seen),
+            last_subscription_id=last,
+            seen=int(picked.seen),
             charged=int(row.charged),
             total=int(row.total),
         )
     return await _charge_chunk_portable(session, day, after_id, chunk, mode)
 
 
+def _live_on(day: date) -> Any:
+    return and_(
+        Subscription.started_on <= day,
+        or_(Subscription.ended_on.is_(None), Subscription.ended_on >= day),
+    )
+
+
 async def _charge_chunk_portable(
     session: AsyncSession, day: date, after_id: int, chunk: int, mode: str
 ) -> ChunkResult:
+    # The same order as on PostgreSQL: pick the chunk, lock its accounts, then read.
+    picked = (
+        await session.execute(
+            select(Subscription.id, Subscription.customer_id)
+            .where(Subscription.id > after_id, _live_on(day))
+            .order_by(Subscription.id)
+            .limit(chunk)
+        )
+    ).all()
+    if not picked:
+        return ChunkResult(last_subscription_id=after_id, seen=0, charged=0, total=0)
+    last = int(picked[-1][0])
+    await repository.lock_accounts(session, sorted({int(c) for _, c in picked}))
     rows = (
         await session.execute(
             select(
@@ -153,12 +202,11 @@ async def _charge_chunk_portable(
             .join(Account, Account.customer_id == Subscription.customer_id)
             .where(
                 Subscription.id > after_id,
+                Subscription.id <= last,
                 Subscription.status == SubscriptionStatus.active,
-                Subscription.started_on <= day,
-                or_(Subscription.ended_on.is_(None), Subscription.ended_on >= day),
+                _live_on(day),
             )
             .order_by(Subscription.id)
-            .limit(chunk)
         )
     ).all()
     charged = total = 0
@@ -199,12 +247,7 @@ async def _charge_chunk_portable(
         charged += 1
         total += amount
     await session.flush()
-    return ChunkResult(
-        last_subscription_id=rows[-1][0] if rows else after_id,
-        seen=len(rows),
-        charged=charged,
-        total=total,
-    )
+    return ChunkResult(last_subscription_id=last, seen=len(picked), charged=charged, total=total)
 
 
 async def _insert_outbox_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
@@ -219,6 +262,22 @@ async def _insert_outbox_rows(session: AsyncSession, rows: list[dict[str, Any]])
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+# The block reads balances that payments change: the debtors' accounts are locked first (a
+# payment that committed while the lock was awaited is seen: PostgreSQL checks the balance
+# again on the row's newest version), and the block itself, a fresh statement, blocks only
+# accounts still in debt. A payment that comes later waits for the lock, then sees the block
+# and lifts it (lifecycle.after_credit).
+_PG_LOCK_DEBTORS = text(
+    """
+SELECT a.customer_id FROM accounts a
+WHERE a.balance < -CAST(:threshold AS bigint)
+  AND EXISTS (SELECT 1 FROM subscriptions s
+              WHERE s.customer_id = a.customer_id AND s.status = 'active')
+ORDER BY a.id
+FOR UPDATE OF a
+"""
+)
+
 # Block and queue the notices in one statement (a row-by-row insert of 10k events costs ~1 s).
 _PG_BLOCK = text(
     """
@@ -227,6 +286,7 @@ WITH blocked AS (
     FROM accounts a
     WHERE a.customer_id = s.customer_id AND s.status = 'active'
       AND a.balance < -CAST(:threshold AS bigint)
+      AND a.customer_id = ANY(CAST(:customers AS bigint[]))
     RETURNING s.id, s.customer_id
 ), events AS (
     INSERT INTO outbox (kind, payload, dedup_key, status, attempts, available_at, created_at)
@@ -295,15 +355,30 @@ async def queue_low_balance_notices(session: AsyncSession, day: date, thresholds
 
 
 async def block_debtors(session: AsyncSession, day: date, threshold: int) -> list[tuple[int, int]]:
-    """Block active subscriptions whose balance is below -threshold; returns (subscription id,
-    customer id) of those blocked now, with an outbox event each."""
+    """Lift the blocks that are covered now (`restore_covered`), then block active
+    subscriptions whose balance is below -threshold; returns (subscription id, customer id) of
+    those blocked now, with an outbox event each."""
+    await restore_covered(session, threshold)
     if is_postgres(session):
+        debtors = [
+            int(c)
+            for c in (await session.execute(_PG_LOCK_DEBTORS, {"threshold": threshold})).scalars()
+        ]
+        if not debtors:
+            return []
         rows = (
             await session.execute(
-                _PG_BLOCK, {"threshold": threshold, "day": day.isoformat(), "now": utcnow()}
+                _PG_BLOCK,
+                {
+                    "threshold": threshold,
+                    "customers": debtors,
+                    "day": day.isoformat(),
+                    "now": utcnow(),
+                },
             )
         ).all()
         return [(int(sid), int(cid)) for sid, cid in rows]
+    # SQLite: one UPDATE reads and writes under the database's write lock.
     debtor_customers = select(Account.customer_id).where(Account.balance < -threshold)
     blocked = (
         await session.execute(
@@ -331,6 +406,77 @@ async def block_debtors(session: AsyncSession, day: date, threshold: int) -> lis
             ],
         )
     return pairs
+
+
+async def restore_covered(session: AsyncSession, threshold: int) -> list[tuple[int, int]]:
+    """Lift every block for debt that the balance covers now (>= -threshold): a payment that
+    raced the block, a credit that did not pass through lifecycle.after_credit. A subscription
+    in the middle of a freeze goes back to `suspended` (the pause goes on); the others are
+    active again, with a `subscription.restored` event. Returns (subscription id, customer
+    id) of those active again."""
+    floor = -threshold
+    candidates = [
+        int(c)
+        for c in await session.scalars(
+            select(Account.customer_id)
+            .where(
+                Account.balance >= floor,
+                Account.customer_id.in_(
+                    select(Subscription.customer_id).where(
+                        Subscription.status == SubscriptionStatus.blocked
+                    )
+                ),
+            )
+            .order_by(Account.id)
+            .with_for_update()  # PostgreSQL checks the balance again once the lock is held
+        )
+    ]
+    now = utcnow()
+    restored: list[tuple[int, int]] = []
+    for start in range(0, len(candidates), 1000):
+        still_covered = select(Account.customer_id).where(
+            Account.customer_id.in_(candidates[start : start + 1000]), Account.balance >= floor
+        )
+        blocked = and_(
+            Subscription.status == SubscriptionStatus.blocked,
+            Subscription.customer_id.in_(still_covered),
+        )
+        frozen = (
+            select(Suspension.id)
+            .where(
+                Suspension.subscription_id == Subscription.id,
+                Suspension.status == SuspensionStatus.active,
+            )
+            .exists()
+        )
+        await session.execute(
+            update(Subscription)
+            .where(blocked, frozen)
+            .values(status=SubscriptionStatus.suspended, blocked_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        rows = (
+            await session.execute(
+                update(Subscription)
+                .where(blocked)
+                .values(status=SubscriptionStatus.active, blocked_at=None)
+                .returning(Subscription.id, Subscription.customer_id)
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
+        await _insert_outbox_rows(
+            session,
+            [
+                {
+                    "kind": "subscription.restored",
+                    "payload": {"customer_id": int(cid), "subscription_id": int(sid)},
+                    "dedup_key": f"restored:{int(sid)}:{now.isoformat()}",
+                }
+                for sid, cid in rows
+            ],
+        )
+        restored += [(int(sid), int(cid)) for sid, cid in rows]
+    return restored
 
 
 async def low_balance_candidates(
@@ -386,14 +532,40 @@ async def issue_monthly_invoices(
     session: AsyncSession, day: date, due_days: int, currency: str
 ) -> int:
     """On the first day of a month: one invoice per customer with an active subscription, for
-    the month's fees. Already covered by the balance -> issued as paid."""
+    the month's fees. Already covered -> issued as paid. "Covered" is judged on the balance
+    before the month's charges: the run posts them before it issues the invoices, and money
+    paid ahead for exactly the month must not read as short by the 1st's own charge."""
     month_start = rules.month_start(day)
     month_end = rules.month_end(day)
+    # The 1st's charge of each subscription is under the day's reference (daily share) or the
+    # month's (period start); one probe of the unique reference index each.
+    by_day = aliased(Transaction)
+    by_month = aliased(Transaction)
+    sub_ref = literal("sub:") + cast(Subscription.id, String) + literal(":")
+    charged_today = func.coalesce(-by_day.amount, 0) + func.coalesce(-by_month.amount, 0)
     rows = (
         await session.execute(
-            select(Subscription.customer_id, func.sum(Tariff.price), Account.balance)
+            select(
+                Subscription.customer_id,
+                func.sum(Tariff.price),
+                Account.balance + func.sum(charged_today),
+            )
             .join(Tariff, Tariff.id == Subscription.tariff_id)
             .join(Account, Account.customer_id == Subscription.customer_id)
+            .outerjoin(
+                by_day,
+                and_(
+                    by_day.reference_kind == "charge",
+                    by_day.reference == sub_ref + literal(day.isoformat()),
+                ),
+            )
+            .outerjoin(
+                by_month,
+                and_(
+                    by_month.reference_kind == "charge",
+                    by_month.reference == sub_ref + literal(f"{day:%Y-%m}"),
+                ),
+            )
             .where(
                 Subscription.status.in_([SubscriptionStatus.active, SubscriptionStatus.blocked]),
                 Tariff.billing_period == BillingPeriod.monthly,
@@ -410,8 +582,8 @@ async def issue_monthly_invoices(
     for start in range(0, len(rows), 1000):
         batch = rows[start : start + 1000]
         values = []
-        for cid, amount, balance in batch:
-            prepaid = int(balance) >= int(amount)
+        for cid, amount, balance_before_charges in batch:
+            prepaid = int(balance_before_charges) >= int(amount)
             values.append(
                 {
                     "number": f"INV-{day:%Y%m}-{int(cid):06d}",

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import SYSTEM, Actor
-from backend.billing import ledger, repository
+from backend.billing import ledger, lifecycle, repository
 from backend.billing.action_schemas import SuspensionList, SuspensionOut, SuspensionQuote
 from backend.billing.service import NoSubscription
 from backend.config import Settings
@@ -325,6 +325,9 @@ async def process_day(session: AsyncSession, settings: Settings, day: date, now:
         sub = await _lock_subscription(session, s.subscription_id)
         if sub.status is SubscriptionStatus.suspended:
             sub.status = SubscriptionStatus.active
+        elif sub.status is SubscriptionStatus.blocked:
+            # Blocked for debt during the pause: the service comes back only if it is covered.
+            await lifecycle.restore_if_covered(session, settings, customer_id, now)
         await audit.record(
             session, "billing.suspension_ended", SYSTEM, "suspension", s.id, customer_id=customer_id
         )

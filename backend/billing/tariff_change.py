@@ -154,13 +154,16 @@ def proration(
             paid = rules.charge_for_day(old_price, old_period, today, mode)
 
     # What the billing run will still charge at the new tariff this month: it skips a day
-    # whose charge reference is already posted (the month's, in period-start mode).
+    # whose charge reference is already posted (the month's, in period-start mode), and
+    # posts each reference once (period-start: on the first day it reaches).
     future = 0
+    posted = {old_reference} if charged_today else set()
     day = today + timedelta(days=1) if ran_today else today
     while day <= end:
         amount = rules.charge_for_day(new_price, new_period, day, mode)
         reference = rules.charge_reference(0, new_period, day, mode)
-        if amount > 0 and not (charged_today and reference == old_reference):
+        if amount > 0 and reference not in posted:
+            posted.add(reference)
             future += amount
         day += timedelta(days=1)
     return Proration(extra_cost=extra, charge_now=target - paid - future)

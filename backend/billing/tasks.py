@@ -1,9 +1,17 @@
-"""Jobs of billing: the daily billing run and its scheduler.
+"""Jobs of billing: the daily billing run, its scheduler, and the promised-payment expiry.
 
 `billing_run(resources, day)` is idempotent per subscription per period (every charge carries
 the ledger reference `charge` / `sub:<id>:<day or month>`, unique in the database) and
 resumable: each chunk commits on its own and records its progress, so a run killed halfway
-continues where it stopped, and a run repeated charges nothing."""
+continues where it stopped, and a run repeated charges nothing.
+
+It catches up: every day after the last finished run up to the day it is given is run, oldest
+first, so a day the scheduler missed (the process was down, a run died before midnight) is
+charged late instead of never. A gap longer than BILLING_MAX_CATCHUP_DAYS is not charged
+blindly: the run does its own day and reports the gap (log, report, metric); docs/billing.md.
+
+Each day runs on that day's clock (`business_now`): a back-dated day expires promised payments,
+starts pauses and applies tariff changes as of that day, not as of the wall clock."""
 
 from __future__ import annotations
 
@@ -12,14 +20,15 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.billing import promised, run_queries, suspensions, tariff_change
+from backend.billing import metrics, promised, run_queries, suspensions, tariff_change
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.errors import Conflict
@@ -43,6 +52,12 @@ POST_CHARGE_STEPS: dict[str, MaintenanceStep] = {
     "promised_payments": promised.expire_and_remind,
 }
 
+# The worker expires promised payments this often (the daily run does it too, as a backstop).
+PROMISED_EXPIRY_INTERVAL_S = 300.0
+# The scheduler looks at the clock, and every process refreshes the billing gauges, this often.
+SCHEDULER_TICK_S = 60.0
+MONITOR_INTERVAL_S = 60.0
+
 
 class BillingRunInProgress(Conflict):
     code = "billing_run_in_progress"
@@ -55,7 +70,12 @@ class SimulatedCrash(RuntimeError):
 
 @dataclass
 class BillingRunReport:
+    """One day's run. The report of `billing_run` is its own day's, with the days it ran
+    (`days_run`, oldest first), the reports of the missed days it caught up (`caught_up`) and
+    a gap it refused to catch up (`gap_refused`)."""
+
     day: date
+    business_time: datetime | None = None
     subscriptions_seen: int = 0
     charged: int = 0
     charged_total: int = 0
@@ -66,6 +86,9 @@ class BillingRunReport:
     seconds: float = 0.0
     steps: dict[str, int] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    days_run: list[date] = field(default_factory=list)
+    caught_up: list[dict[str, Any]] = field(default_factory=list)
+    gap_refused: dict[str, Any] | None = None
 
     def lap(self, name: str, since: float) -> float:
         now = time.perf_counter()
@@ -75,11 +98,53 @@ class BillingRunReport:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["day"] = self.day.isoformat()
+        data["business_time"] = self.business_time.isoformat() if self.business_time else None
+        data["days_run"] = [d.isoformat() for d in self.days_run]
         return data
 
 
+@dataclass(frozen=True)
+class CatchUpPlan:
+    days: list[date]  # the days to run, oldest first; the day asked for is the last
+    gap_refused: dict[str, Any] | None = None
+
+
+def local_zone(settings: Settings) -> ZoneInfo:
+    return ZoneInfo(settings.billing_timezone)
+
+
 def business_today(settings: Settings) -> date:
-    return datetime.now(ZoneInfo(settings.billing_timezone)).date()
+    return datetime.now(local_zone(settings)).date()
+
+
+def business_now(settings: Settings, day: date, wall: datetime | None = None) -> datetime:
+    """The clock of the run of `day`: the wall clock while `day` is today (or later), the
+    day's last instant (local) for a day that is over, so a back-dated run expires and starts
+    what was due by that day and nothing later."""
+    wall = wall or utcnow()
+    next_midnight = datetime.combine(day + timedelta(days=1), clock_time.min, local_zone(settings))
+    end_of_day = next_midnight.astimezone(UTC) - timedelta(microseconds=1)
+    return min(wall, end_of_day)
+
+
+def plan_catch_up(last_finished: date | None, day: date, max_days: int) -> CatchUpPlan:
+    """Every day after `last_finished` up to `day`; only `day` when nothing finished before
+    it, or when more than `max_days` days were missed (then the gap is refused)."""
+    if last_finished is None:
+        return CatchUpPlan(days=[day])
+    missed = [last_finished + timedelta(days=i) for i in range(1, (day - last_finished).days)]
+    if len(missed) > max_days:
+        return CatchUpPlan(
+            days=[day],
+            gap_refused={
+                "first": missed[0].isoformat(),
+                "last": missed[-1].isoformat(),
+                "days": len(missed),
+                "last_finished": last_finished.isoformat(),
+                "max_catchup_days": max_days,
+            },
+        )
+    return CatchUpPlan(days=[*missed, day])
 
 
 async def billing_run(
@@ -94,15 +159,45 @@ async def billing_run(
     if not await lock.acquire():
         raise BillingRunInProgress()
     try:
-        return await _run(res, day, crash_after_chunks)
+        return await _catch_up(res, day, crash_after_chunks)
     finally:
         await lock.release()
 
 
-async def _run(res: Resources, day: date, crash_after_chunks: int | None) -> BillingRunReport:
+async def _catch_up(res: Resources, day: date, crash_after_chunks: int | None) -> BillingRunReport:
     settings = res.settings
+    async with unit_of_work(res.sessionmaker) as session:
+        last = await _last_finished_before(session, day)
+    plan = plan_catch_up(last, day, settings.billing_max_catchup_days)
+    if plan.gap_refused is not None:
+        log.warning(
+            "billing catch-up refused",
+            day=day.isoformat(),
+            **plan.gap_refused,
+            hint="run `main.py billing-run --date` for the missed days, oldest first",
+        )
+    elif len(plan.days) > 1:
+        log.warning(
+            "billing run catching up missed days",
+            day=day.isoformat(),
+            missed=[d.isoformat() for d in plan.days[:-1]],
+        )
+    caught_up: list[dict[str, Any]] = []
+    for missed in plan.days[:-1]:
+        earlier = await _run(res, BillingRunReport(day=missed), crash_after_chunks)
+        caught_up.append(earlier.as_dict())
+    report = BillingRunReport(
+        day=day, days_run=plan.days, caught_up=caught_up, gap_refused=plan.gap_refused
+    )
+    return await _run(res, report, crash_after_chunks)
+
+
+async def _run(
+    res: Resources, report: BillingRunReport, crash_after_chunks: int | None
+) -> BillingRunReport:
+    settings = res.settings
+    day = report.day
     started = time.perf_counter()
-    report = BillingRunReport(day=day)
     async with unit_of_work(res.sessionmaker) as session:
         run = await run_queries.get_or_start_run(session, day)
         run_id = run.id
@@ -115,7 +210,8 @@ async def _run(res: Resources, day: date, crash_after_chunks: int | None) -> Bil
             .where(BillingRun.id == run_id)
             .values(status=BillingRunStatus.running, error=None, last_subscription_id=after)
         )
-    now = utcnow()
+    now = business_now(settings, day)
+    report.business_time = now
     for name, step in PRE_CHARGE_STEPS.items():
         async with unit_of_work(res.sessionmaker) as session:
             report.steps[name] = await step(session, settings, day, now)
@@ -179,27 +275,112 @@ async def _run(res: Resources, day: date, crash_after_chunks: int | None) -> Bil
                 stats=report.as_dict(),
             )
         )
-    log.info("billing run finished", **report.as_dict())
+    summary = report.as_dict()
+    summary["caught_up"] = [r["day"] for r in report.caught_up]  # their own lines say the rest
+    log.info("billing run finished", **summary)
     return report
+
+
+# --- queries of the run history ----------------------------------------------------------------
+
+
+async def _last_finished_before(session: AsyncSession, day: date) -> date | None:
+    value = await session.scalar(
+        select(func.max(BillingRun.run_date)).where(
+            BillingRun.status == BillingRunStatus.finished, BillingRun.run_date < day
+        )
+    )
+    return value
+
+
+async def _latest_finished(session: AsyncSession) -> tuple[date, dict[str, Any]] | None:
+    row = (
+        await session.execute(
+            select(BillingRun.run_date, BillingRun.stats)
+            .where(BillingRun.status == BillingRunStatus.finished)
+            .order_by(BillingRun.run_date.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], dict(row[1] or {}))
+
+
+async def _is_finished(session: AsyncSession, day: date) -> bool:
+    status = await session.scalar(select(BillingRun.status).where(BillingRun.run_date == day))
+    return status is BillingRunStatus.finished
+
+
+# --- background roles --------------------------------------------------------------------------
+
+
+async def scheduler_tick(res: Resources, local_now: datetime) -> BillingRunReport | None:
+    """Run (and catch up to) the local day once its clock passes BILLING_RUN_HOUR; None when
+    it is too early or the day is already done."""
+    settings = res.settings
+    day = local_now.date()
+    if local_now.hour < settings.billing_run_hour:
+        return None
+    async with unit_of_work(res.sessionmaker) as session:
+        if await _is_finished(session, day):
+            return None
+    return await billing_run(res, day)
 
 
 async def run_billing_scheduler(res: Resources, stop: asyncio.Event) -> None:
     """Background role: run the day's billing once the local clock passes BILLING_RUN_HOUR.
     Several processes may run it; the Redis lock and the idempotent charges keep it single."""
-    settings = res.settings
     while not stop.is_set():
         try:
-            local_now = datetime.now(ZoneInfo(settings.billing_timezone))
-            day = local_now.date()
-            if local_now.hour >= settings.billing_run_hour:
-                async with unit_of_work(res.sessionmaker) as session:
-                    run = await run_queries.get_or_start_run(session, day)
-                    done = run.status is BillingRunStatus.finished
-                if not done:
-                    await billing_run(res, day)
+            await scheduler_tick(res, datetime.now(local_zone(res.settings)))
         except BillingRunInProgress:
             pass
         except Exception:  # the scheduler must outlive outages; the next tick retries
             log.exception("billing scheduler tick failed")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=60)
+            await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_TICK_S)
+
+
+async def expire_promised_payments(res: Resources, now: datetime | None = None) -> int:
+    """One pass of the worker: remind of promised payments ending within 24 hours, expire
+    those whose term ended and block the customers it leaves in debt. Safe to run in several
+    processes at once (row locks; the reversal's ledger reference is unique)."""
+    now = now or utcnow()
+    async with unit_of_work(res.sessionmaker) as session:
+        return await promised.expire_due(session, res.settings, now)
+
+
+async def run_promised_expiry(res: Resources, stop: asyncio.Event) -> None:
+    """Background role: promised payments expire within minutes of their term, not at the
+    next daily run."""
+    while not stop.is_set():
+        try:
+            await expire_promised_payments(res)
+        except Exception:  # outages: the next pass retries
+            log.exception("promised payment expiry failed")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=PROMISED_EXPIRY_INTERVAL_S)
+
+
+async def refresh_billing_metrics(res: Resources) -> None:
+    """Set the billing gauges (backend.billing.metrics) from the latest finished run."""
+    async with unit_of_work(res.sessionmaker) as session:
+        latest = await _latest_finished(session)
+    if latest is None:
+        return
+    day, stats = latest
+    metrics.LAST_FINISHED_DAY.set(datetime.combine(day, clock_time.min, UTC).timestamp())
+    refused = stats.get("gap_refused") or {}
+    metrics.CATCHUP_REFUSED_DAYS.set(int(refused.get("days", 0)))
+    metrics.CAUGHT_UP_DAYS.set(len(stats.get("caught_up") or []))
+
+
+async def run_billing_monitor(res: Resources, stop: asyncio.Event) -> None:
+    """Background role of every process that serves /metrics: keeps the billing gauges
+    current, whichever process ran the billing."""
+    while not stop.is_set():
+        try:
+            await refresh_billing_metrics(res)
+        except Exception:  # outages: the gauges keep their last values
+            log.warning("billing metrics refresh failed", exc_info=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=MONITOR_INTERVAL_S)

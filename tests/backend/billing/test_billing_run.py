@@ -120,8 +120,11 @@ async def test_daily_tariff_and_period_start_mode(resources, session):
     await billing_run(res, date(2026, 12, 2))
     await billing_run(res, first)
     balances = await _balances(session)
+    # The run of the 1st first catches up Nov 18-30 (the last finished run was DAY): the
+    # rest of November, prorated, then the whole December fee once, on the first.
+    november_rest = rules.rest_of_month(60000, date(2026, 11, 18))
     for c, _ in monthly:
-        assert balances[c.id] == 100000 - 60000  # the whole fee once, on the first
+        assert balances[c.id] == 100000 - november_rest - 60000
     await _assert_ledger_invariant(session)
 
 
