@@ -1,7 +1,7 @@
 """telegram inbox fencing
 
 Revision ID: c9a100000003
-Revises: c9a100000002
+Revises: d9f5c7f4edf5
 Create Date: 2026-12-07 02:00:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import backend.models.base
 
 revision: str = 'c9a100000003'
-down_revision: str | None = 'c9a100000002'
+down_revision: str | None = 'd9f5c7f4edf5'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
