@@ -47,6 +47,7 @@ class PaymentStatus(StrEnum):
     succeeded = "succeeded"
     cancelled = "cancelled"
     failed = "failed"
+    expired = "expired"  # left pending past PAYMENT_PENDING_EXPIRE_HOURS (reconciliation)
 
 
 class TransactionReason(StrEnum):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.models.base import Base, BigIntPK, IdMixin, TimestampMixin
@@ -15,10 +15,12 @@ class Payment(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("provider", "provider_payment_id", name="uq_payments_provider_payment"),
         UniqueConstraint("customer_id", "idempotency_key", name="uq_payments_idempotency"),
+        # what reconciliation scans: the pending payments, oldest first
+        Index("ix_payments_status_created", "status", "created_at"),
     )
 
     customer_id: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+        BigIntPK, ForeignKey("customers.id", ondelete="RESTRICT"), index=True
     )
     invoice_id: Mapped[int | None] = mapped_column(
         BigIntPK, ForeignKey("invoices.id", ondelete="SET NULL")
@@ -36,3 +38,30 @@ class Payment(IdMixin, TimestampMixin, Base):
     confirmation_url: Mapped[str | None] = mapped_column(String(1024))
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     credited_at: Mapped[datetime | None]
+    # The sum of the refunds recorded in payment_refunds (minor units), kept under the row lock.
+    refunded_amount: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # When reconciliation last claimed the payment to ask its provider (a lease between
+    # workers, and the pause before the next look).
+    checked_at: Mapped[datetime | None]
+
+
+class PaymentRefund(IdMixin, TimestampMixin, Base):
+    """A refund the provider made (in its dashboard or API): one ledger debit each."""
+
+    __tablename__ = "payment_refunds"
+    __table_args__ = (
+        UniqueConstraint(
+            "provider", "provider_refund_id", name="uq_payment_refunds_provider_refund"
+        ),
+    )
+
+    payment_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("payments.id", ondelete="CASCADE"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_refund_id: Mapped[str] = mapped_column(String(128))
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units, positive
+    currency: Mapped[str] = mapped_column(String(3))
+    transaction_id: Mapped[int | None] = mapped_column(
+        BigIntPK, ForeignKey("transactions.id", ondelete="SET NULL")
+    )

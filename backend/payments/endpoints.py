@@ -150,7 +150,8 @@ async def yookassa_webhook(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> WebhookAck:
     """YooKassa's HTTP notification. Accepted from YOOKASSA_ALLOWED_IPS only; the payment is
-    re-fetched from the YooKassa API and credited only as that answer says."""
+    re-fetched from the YooKassa API and credited only as that answer says. `refund.succeeded`
+    is re-fetched likewise (`GET /refunds/{id}`) and debited once per refund id."""
     body = await request.body()
     ack = await service.handle_yookassa_notification(session, settings, body, current_request().ip)
     return WebhookAck(status=ack)

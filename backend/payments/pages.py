@@ -32,7 +32,7 @@ button{width:100%;padding:.8rem;font-size:1rem;border-radius:8px;border:0;cursor
 .decline{background:#e9ebef;color:#1d2330}
 .status{font-size:1.1rem;margin:1rem 0}
 .status.succeeded{color:#1a7f37}
-.status.cancelled,.status.failed{color:#b42318}
+.status.cancelled,.status.failed,.status.expired{color:#b42318}
 """
 
 _POLL_SCRIPT = """
@@ -141,6 +141,7 @@ _STATUS_KEYS = {
     PaymentStatus.succeeded: "payments-status-succeeded",
     PaymentStatus.cancelled: "payments-status-cancelled",
     PaymentStatus.failed: "payments-status-failed",
+    PaymentStatus.expired: "payments-status-expired",
 }
 
 

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
-from sqlalchemy import select
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import Account, Customer, Invoice, Payment
+from backend.models import Account, Customer, Invoice, Payment, PaymentStatus
+from backend.models.payment import PaymentRefund
 
 
 async def add(session: AsyncSession, payment: Payment) -> Payment:
@@ -83,3 +87,58 @@ async def invoice_of(session: AsyncSession, customer_id: int, invoice_id: int) -
     return await session.scalar(
         select(Invoice).where(Invoice.id == invoice_id, Invoice.customer_id == customer_id)
     )
+
+
+async def refund_by_provider_id(
+    session: AsyncSession, provider: str, provider_refund_id: str
+) -> PaymentRefund | None:
+    return await session.scalar(
+        select(PaymentRefund).where(
+            PaymentRefund.provider == provider,
+            PaymentRefund.provider_refund_id == provider_refund_id,
+        )
+    )
+
+
+async def add_refund(session: AsyncSession, refund: PaymentRefund) -> PaymentRefund:
+    session.add(refund)
+    await session.flush()
+    return refund
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    provider: str
+    provider_payment_id: str | None
+    created_at: datetime
+
+
+async def claim_pending(
+    session: AsyncSession, *, now: datetime, not_after: datetime, limit: int
+) -> list[Claimed]:
+    """Pending payments created and last checked no later than `not_after`, marked checked
+    at `now`. SKIP LOCKED: a second worker claims other rows, never waits for these ones
+    (SQLite has no row locks and serialises writers instead)."""
+    rows = (
+        await session.execute(
+            select(Payment.id, Payment.provider, Payment.provider_payment_id, Payment.created_at)
+            .where(
+                Payment.status == PaymentStatus.pending,
+                Payment.created_at <= not_after,
+                or_(Payment.checked_at.is_(None), Payment.checked_at <= not_after),
+            )
+            .order_by(Payment.created_at, Payment.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    if not rows:
+        return []
+    await session.execute(
+        update(Payment)
+        .where(Payment.id.in_([row.id for row in rows]))
+        .values(checked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return [Claimed(row.id, row.provider, row.provider_payment_id, row.created_at) for row in rows]

@@ -53,9 +53,21 @@ class PaymentOut(BaseModel):
     invoice_id: int | None
     created_at: datetime
     credited_at: datetime | None
+    refunded_amount: int = Field(description="minor units the provider has refunded")
+    refund_status: Literal["none", "partly_refunded", "refunded"] = Field(
+        description="whether the provider refunded none, part or all of the payment"
+    )
 
     @classmethod
     def of(cls, payment: Payment) -> PaymentOut:
+        refunded = payment.refunded_amount or 0
+        refund_status: Literal["none", "partly_refunded", "refunded"] = (
+            "none"
+            if refunded <= 0
+            else "refunded"
+            if refunded >= payment.amount
+            else "partly_refunded"
+        )
         return cls(
             id=payment.public_id,
             status=payment.status,
@@ -66,6 +78,8 @@ class PaymentOut(BaseModel):
             invoice_id=payment.invoice_id,
             created_at=payment.created_at,
             credited_at=payment.credited_at,
+            refunded_amount=refunded,
+            refund_status=refund_status,
         )
 
 
@@ -82,7 +96,15 @@ class PaymentStatusOut(BaseModel):
 
 class WebhookAck(BaseModel):
     status: Literal[
-        "credited", "duplicate", "cancelled", "failed", "ignored", "pending", "unchanged"
+        "credited",
+        "duplicate",
+        "cancelled",
+        "expired",
+        "failed",
+        "ignored",
+        "pending",
+        "unchanged",
+        "refunded",
     ] = Field(description="what the notification changed (for the provider's logs only)")
 
 

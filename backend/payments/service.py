@@ -4,7 +4,10 @@ A provider payment is credited once however many times, and in whatever order, i
 arrive: `credit()` works under the payment's row lock and returns early once the payment has
 succeeded, the ledger posting is unique per `{provider}:{provider_payment_id}`, and
 (provider, provider_payment_id) is unique. A cancellation never undoes a success; a success
-that arrives after a cancellation is believed only when the provider's own record says so."""
+that arrives after a cancellation (or an expiry) is believed only when the provider's own
+record says so. A refund the provider made is debited once per refund id (the payment_refunds
+row and the ledger reference `{provider}:{refund_id}` are unique). Reconciliation of pending
+payments is in backend.payments.tasks (docs/billing.md, Payments)."""
 
 from __future__ import annotations
 
@@ -26,8 +29,10 @@ from backend.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, 
 from backend.i18n import t
 from backend.logging import get_logger
 from backend.models import Invoice, InvoiceStatus, Payment, PaymentStatus, TransactionReason, utcnow
+from backend.models.payment import PaymentRefund
 from backend.payments import providers, repository
 from backend.payments.providers import PaymentProvider, sandbox, telegram, yookassa
+from backend.payments.providers.base import RefundState
 from backend.payments.schemas import (
     PaymentIn,
     PaymentOut,
@@ -117,7 +122,17 @@ PreCheckoutError = Literal[
     "payment_currency_mismatch",
 ]
 
-Ack = Literal["credited", "duplicate", "cancelled", "failed", "ignored", "pending", "unchanged"]
+Ack = Literal[
+    "credited",
+    "duplicate",
+    "cancelled",
+    "expired",
+    "failed",
+    "ignored",
+    "pending",
+    "unchanged",
+    "refunded",
+]
 
 
 @dataclass(slots=True)
@@ -138,6 +153,8 @@ class CreditOutcome:
             return "failed"
         if status is PaymentStatus.cancelled:
             return "cancelled"
+        if status is PaymentStatus.expired:
+            return "expired"
         return "pending"
 
 
@@ -440,11 +457,12 @@ async def confirm_succeeded(
     provider: PaymentProvider,
 ) -> CreditOutcome:
     """A provider event says the payment succeeded. A pending payment is credited; one we
-    saw cancelled or failed is credited only if the provider's own record says succeeded."""
+    saw cancelled, failed or expired is credited only if the provider's own record says
+    succeeded."""
     payment = await repository.lock(session, payment_id)
     if payment is None:
         raise PaymentNotFound()
-    if payment.status in (PaymentStatus.cancelled, PaymentStatus.failed):
+    if payment.status in (PaymentStatus.cancelled, PaymentStatus.failed, PaymentStatus.expired):
         assert payment.provider_payment_id is not None
         state = await provider.fetch(payment.provider_payment_id)
         if state.status is not PaymentStatus.succeeded:
@@ -464,6 +482,19 @@ async def cancel(session: AsyncSession, payment_id: int, *, reason: str) -> Ack:
     payment.status = PaymentStatus.cancelled
     await audit.record(session, "payment.cancelled", SYSTEM, "payment", payment.id, reason=reason)
     return "cancelled"
+
+
+async def expire(session: AsyncSession, payment_id: int, *, reason: str) -> Ack:
+    """Nobody paid in time (PAYMENT_PENDING_EXPIRE_HOURS): only a pending payment changes. A
+    provider that reports it paid later is still believed (confirm_succeeded, credit)."""
+    payment = await repository.lock(session, payment_id)
+    if payment is None:
+        raise PaymentNotFound()
+    if payment.status is not PaymentStatus.pending:
+        return "unchanged"
+    payment.status = PaymentStatus.expired
+    await audit.record(session, "payment.expired", SYSTEM, "payment", payment.id, reason=reason)
+    return "expired"
 
 
 def _parse(model: type[M], body: bytes) -> M:
@@ -515,6 +546,8 @@ async def handle_yookassa_notification(
         log.warning("yookassa notification from a foreign address", ip=client_ip)
         raise SourceNotAllowed()
     note = _parse(YooKassaNotification, body)
+    if note.event.startswith("refund."):
+        return await _yookassa_refund(session, settings, note.object.id)
     payment = await repository.by_provider_id(session, yookassa.NAME, note.object.id)
     if payment is None:
         log.info("yookassa notification for an unknown payment", kind=note.event)
@@ -529,6 +562,123 @@ async def handle_yookassa_notification(
     if state.status is PaymentStatus.cancelled:
         return await cancel(session, payment.id, reason="yookassa_canceled")
     return "pending"
+
+
+# --- refunds ---------------------------------------------------------------------------------
+
+
+async def _yookassa_refund(session: AsyncSession, settings: Settings, refund_id: str) -> Ack:
+    """A refund notification: nothing in the body but the refund id is believed; the refund
+    (its payment, status and amount) comes from `GET /refunds/{id}`."""
+    provider = yookassa.YooKassaProvider(settings)
+    try:
+        refund = await provider.fetch_refund(refund_id)
+    except yookassa.NotFoundAtProvider:
+        log.warning("yookassa refund notification for an unknown refund")
+        return "ignored"
+    if not refund.succeeded:
+        return "pending"
+    payment = await repository.by_provider_id(session, yookassa.NAME, refund.provider_payment_id)
+    if payment is None:
+        log.info("yookassa refund of a payment made elsewhere")
+        return "ignored"
+    return await record_refund(session, settings, payment.id, refund, provider=provider)
+
+
+def _refund_reference(provider: str, refund_id: str) -> str:
+    reference = f"{provider}:{refund_id}"
+    if len(reference) > 128:  # the ledger's reference column; real ids are far shorter
+        reference = f"{provider}:sha256:{hashlib.sha256(reference.encode()).hexdigest()}"
+    return reference
+
+
+async def record_refund(
+    session: AsyncSession,
+    settings: Settings,
+    payment_id: int,
+    refund: RefundState,
+    *,
+    provider: PaymentProvider,
+) -> Ack:
+    """Debit a refund the provider made (verified: its own record) exactly once per refund
+    id. The money has left already, so the debit is posted even when it takes the balance
+    below zero; the billing run blocks a debtor as usual."""
+    payment = await repository.lock(session, payment_id)
+    if payment is None:
+        raise PaymentNotFound()
+    if await repository.refund_by_provider_id(session, payment.provider, refund.id) is not None:
+        return "duplicate"
+    if payment.status is not PaymentStatus.succeeded:
+        # Its own notification was lost: a provider refunds only paid payments. Credit the
+        # payment first, as the provider's record of it says.
+        assert payment.provider_payment_id is not None
+        state = await provider.fetch(payment.provider_payment_id)
+        if state.status is not PaymentStatus.succeeded:
+            log.error("refund of a payment its provider calls unpaid", payment_id=payment.id)
+            return "ignored"
+        outcome = await credit(
+            session, settings, payment.id, amount=state.amount, currency=state.currency
+        )
+        if outcome.payment.status is not PaymentStatus.succeeded:
+            return "ignored"  # the amounts disagree: failed, for a person to look at
+        payment = outcome.payment
+    left = payment.amount - payment.refunded_amount
+    if refund.currency != payment.currency or not 0 < refund.amount <= left:
+        log.error(
+            "refund does not fit its payment",
+            payment_id=payment.id,
+            refund_amount=refund.amount,
+            left=left,
+        )
+        await audit.record(
+            session,
+            "payment.refund_refused",
+            SYSTEM,
+            "payment",
+            payment.id,
+            provider_refund_id=refund.id,
+            amount=refund.amount,
+            currency=refund.currency,
+            refundable=left,
+        )
+        return "ignored"
+    txn, _ = await ledger.post(
+        session,
+        customer_id=payment.customer_id,
+        amount=-refund.amount,
+        reason=TransactionReason.refund,
+        reference_kind="payment_refund",
+        reference=_refund_reference(payment.provider, refund.id),
+        description=f"refund via {payment.provider}",
+        currency=payment.currency,
+    )
+    await repository.add_refund(
+        session,
+        PaymentRefund(
+            payment_id=payment.id,
+            provider=payment.provider,
+            provider_refund_id=refund.id,
+            amount=refund.amount,
+            currency=refund.currency,
+            transaction_id=txn.id,
+        ),
+    )
+    payment.refunded_amount = payment.refunded_amount + refund.amount
+    await audit.record(
+        session,
+        "payment.refunded",
+        SYSTEM,
+        "payment",
+        payment.id,
+        customer_id=payment.customer_id,
+        provider=payment.provider,
+        provider_refund_id=refund.id,
+        amount=refund.amount,
+        currency=refund.currency,
+        refunded_amount=payment.refunded_amount,
+        transaction_id=txn.id,
+    )
+    return "refunded"
 
 
 # --- the sandbox checkout page --------------------------------------------------------------

@@ -20,6 +20,7 @@ payments-status-pending = Waiting for the payment to be confirmed…
 payments-status-succeeded = Payment received, the money is on your account.
 payments-status-cancelled = The payment was cancelled; no money was taken.
 payments-status-failed = The payment failed. If money was taken, please contact support.
+payments-status-expired = The payment was not completed in time; no money was taken. Start a new one if you still want to pay.
 payments-status-return = You can now return to the chat or the app.
 payments-status-return-link = Go back
 

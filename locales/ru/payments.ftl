@@ -20,6 +20,7 @@ payments-status-pending = Ждём подтверждения оплаты…
 payments-status-succeeded = Оплата прошла, деньги зачислены на счёт.
 payments-status-cancelled = Платёж отменён, деньги не списаны.
 payments-status-failed = Платёж не прошёл. Если деньги списались, напишите в поддержку.
+payments-status-expired = Платёж не был завершён вовремя, деньги не списаны. Если ещё хотите оплатить, начните новый.
 payments-status-return = Теперь можно вернуться в чат или в приложение.
 payments-status-return-link = Вернуться
 

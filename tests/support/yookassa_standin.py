@@ -1,8 +1,10 @@
 """A local stand-in of the YooKassa API v3 (https://yookassa.ru/developers/api), enough for
 provider-desk's payments: `POST /v3/payments` (HTTP Basic shop_id:secret_key, a required
-`Idempotence-Key`: the same key answers the same payment) and `GET /v3/payments/{id}`, with
-YooKassa's error body shape. The test moves a payment on with `succeed()` / `cancel()` (or
-`POST /_test/payments/{id}/succeed|cancel`), as the customer paying on YooKassa's page would."""
+`Idempotence-Key`: the same key answers the same payment), `GET /v3/payments/{id}` and
+`GET /v3/refunds/{id}`, with YooKassa's error body shape. The test moves a payment on with
+`succeed()` / `cancel()` (or `POST /_test/payments/{id}/succeed|cancel`), as the customer paying
+on YooKassa's page would, refunds it with `refund()` as the shop's dashboard would, and makes
+the API fail with `unavailable = True`."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -49,6 +52,9 @@ class YooKassaStandIn:
     calls: list[Call] = field(default_factory=list)
     # Idempotence-Key -> (the request body it was first used with, the payment id)
     keys: dict[str, tuple[Any, str]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # While True every GET answers 500, as YooKassa does in an incident.
+    unavailable: bool = False
 
     def __post_init__(self) -> None:
         self.app = self._build()
@@ -69,6 +75,40 @@ class YooKassaStandIn:
 
     def set_amount(self, payment_id: str, value: str) -> None:
         self.payments[payment_id]["amount"]["value"] = value
+
+    def refund(
+        self, payment_id: str, value: str | None = None, *, status: str = "succeeded"
+    ) -> str:
+        """A refund of a succeeded payment (all of it unless `value`), as made in the shop's
+        dashboard; returns the refund's id. YooKassa refuses more than what is left."""
+        payment = self.payments[payment_id]
+        assert payment["status"] == "succeeded", "YooKassa refunds succeeded payments only"
+        amount = Decimal(value if value is not None else payment["amount"]["value"])
+        currency = payment["amount"]["currency"]
+        done = Decimal(payment.get("refunded_amount", {}).get("value", "0"))
+        assert done + amount <= Decimal(payment["amount"]["value"]), "refund exceeds the payment"
+        refund_id = f"2{uuid.uuid4().hex[:7]}-0015-5000-8000-{uuid.uuid4().hex[:12]}"
+        self.refunds[refund_id] = {
+            "id": refund_id,
+            "payment_id": payment_id,
+            "status": status,
+            "created_at": _now(),
+            "amount": {"value": f"{amount:.2f}", "currency": currency},
+        }
+        if status == "succeeded":
+            payment["refunded_amount"] = {"value": f"{done + amount:.2f}", "currency": currency}
+        return refund_id
+
+    def settle_refund(self, refund_id: str) -> None:
+        refund = self.refunds[refund_id]
+        payment = self.payments[refund["payment_id"]]
+        done = Decimal(payment.get("refunded_amount", {}).get("value", "0"))
+        total = done + Decimal(refund["amount"]["value"])
+        refund["status"] = "succeeded"
+        payment["refunded_amount"] = {
+            "value": f"{total:.2f}",
+            "currency": refund["amount"]["currency"],
+        }
 
     # --- the API -------------------------------------------------------------------------
 
@@ -146,10 +186,26 @@ class YooKassaStandIn:
                 return _error(
                     401, "invalid_credentials", "Authentication by given credentials failed"
                 )
+            if self.unavailable:
+                return _error(500, "internal_server_error", "Internal server error")
             payment = self.payments.get(payment_id)
             if payment is None:
                 return _error(404, "not_found", "Payment not found", "payment_id")
             return JSONResponse(payment)
+
+        @app.get("/v3/refunds/{refund_id}")
+        async def fetch_refund(refund_id: str, request: Request) -> JSONResponse:
+            self.calls.append(Call("GET", f"/v3/refunds/{refund_id}", None, None))
+            if not self._authorized(request):
+                return _error(
+                    401, "invalid_credentials", "Authentication by given credentials failed"
+                )
+            if self.unavailable:
+                return _error(500, "internal_server_error", "Internal server error")
+            refund = self.refunds.get(refund_id)
+            if refund is None:
+                return _error(404, "not_found", "Refund not found", "refund_id")
+            return JSONResponse(refund)
 
         @app.post("/_test/payments/{payment_id}/{action}")
         async def control(payment_id: str, action: str) -> JSONResponse:

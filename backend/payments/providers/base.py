@@ -36,6 +36,17 @@ class ProviderState:
     currency: str
 
 
+@dataclass(frozen=True, slots=True)
+class RefundState:
+    """The provider's own record of a refund: what a ledger debit rests on."""
+
+    id: str
+    provider_payment_id: str
+    succeeded: bool
+    amount: int  # minor units, positive
+    currency: str
+
+
 class PaymentProvider(Protocol):
     name: str
 

@@ -40,9 +40,10 @@ _STATUS_OF: dict[str, PaymentStatus] = {
 
 
 def enabled(settings: Settings) -> bool:
-    # A sandbox payment is free money: outside development it exists only when chosen
-    # explicitly (and then Settings refuses the demo webhook secret in production).
-    return settings.app_env != "production" or settings.payment_provider == NAME
+    # A sandbox payment is free money: it exists only when it is the configured provider, in
+    # every APP_ENV (a staging deployment of YooKassa must not accept sandbox-signed credits;
+    # and Settings refuses the demo webhook secret in production).
+    return settings.payment_provider == NAME
 
 
 def state_of(payment: Payment) -> dict[str, Any]:

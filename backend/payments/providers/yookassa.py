@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -20,6 +20,7 @@ from backend.payments.providers.base import (
     ProviderNotConfigured,
     ProviderState,
     ProviderUnavailable,
+    RefundState,
     format_amount,
 )
 
@@ -56,6 +57,21 @@ class _Payment(BaseModel):
     status: str
     amount: _Amount
     confirmation: _Confirmation | None = None
+
+
+class _Refund(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: str = Field(min_length=1, max_length=128)
+    payment_id: str = Field(min_length=1, max_length=128)
+    status: str
+    amount: _Amount
+
+
+Answer = TypeVar("Answer", _Payment, _Refund)
+
+
+class NotFoundAtProvider(ProviderUnavailable):
+    """YooKassa answered 404: it has no such object (a forged or foreign id)."""
 
 
 def enabled(settings: Settings) -> bool:
@@ -106,8 +122,14 @@ class YooKassaProvider:
         )
 
     async def _call(
-        self, method: str, path: str, *, json: Any = None, headers: dict[str, str] | None = None
-    ) -> _Payment:
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        answer: type[Answer] = _Payment,  # type: ignore[assignment]
+    ) -> Answer:
         try:
             async with httpx.AsyncClient(timeout=TIMEOUT_S, auth=self.auth) as client:
                 response = await client.request(
@@ -116,6 +138,8 @@ class YooKassaProvider:
         except httpx.HTTPError as exc:
             log.warning("yookassa unreachable", method=method, error=type(exc).__name__)
             raise ProviderUnavailable() from exc
+        if response.status_code == 404 and method == "GET":
+            raise NotFoundAtProvider("YooKassa has no such object")
         if not response.is_success:
             # YooKassa's error body: {"type": "error", "code", "description", "parameter"}
             log.error(
@@ -126,7 +150,7 @@ class YooKassaProvider:
             )
             raise ProviderUnavailable(f"YooKassa answered {response.status_code}")
         try:
-            return _Payment.model_validate_json(response.content)
+            return answer.model_validate_json(response.content)
         except ValidationError as exc:
             raise ProviderUnavailable("YooKassa sent a malformed answer") from exc
 
@@ -155,6 +179,17 @@ class YooKassaProvider:
         answer = await self._call("GET", f"/payments/{quote(provider_payment_id, safe='')}")
         return ProviderState(
             status=_STATUS_OF.get(answer.status, PaymentStatus.pending),
+            amount=parse_amount(answer.amount.value),
+            currency=answer.amount.currency,
+        )
+
+    async def fetch_refund(self, refund_id: str) -> RefundState:
+        """`GET /refunds/{id}`: NotFoundAtProvider when YooKassa has no such refund."""
+        answer = await self._call("GET", f"/refunds/{quote(refund_id, safe='')}", answer=_Refund)
+        return RefundState(
+            id=answer.id,
+            provider_payment_id=answer.payment_id,
+            succeeded=answer.status == "succeeded",
             amount=parse_amount(answer.amount.value),
             currency=answer.amount.currency,
         )

@@ -16,11 +16,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from backend.app import create_app
 from backend.models import Account, Transaction
 from backend.state import Resources
+from tests.support.yookassa_standin import YooKassaStandIn
 
 Headers = dict[str, str]
 AppFactory = Callable[..., FastAPI]
@@ -116,3 +118,26 @@ async def assert_ledger_invariant(resources: Resources) -> None:
             ):
                 running += txn.amount
                 assert txn.balance_after == running
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[tuple[YooKassaStandIn, str]]:
+    """The YooKassa API stand-in served on a free port, and its base URL."""
+    fake = YooKassaStandIn()
+    async with serve(lambda _base: fake.app) as (_, base):
+        yield fake, f"{base}/v3"
+
+
+def yookassa_overrides(fake: YooKassaStandIn, api_base: str) -> dict[str, Any]:
+    return {
+        "payment_provider": "yookassa",
+        "yookassa_api_base": api_base,
+        "yookassa_shop_id": fake.shop_id,
+        "yookassa_secret_key": SecretStr(fake.secret_key),
+    }
+
+
+@pytest.fixture
+def yookassa_app(make_app, standin) -> AppFactory:
+    fake, api_base = standin
+    return lambda **extra: make_app(**{**yookassa_overrides(fake, api_base), **extra})

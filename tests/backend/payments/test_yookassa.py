@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from pydantic import SecretStr
 
 from backend.models import PaymentStatus
 from tests.backend.payments.conftest import assert_ledger_invariant, client_for, key_header, serve
 from tests.backend.payments.helpers import audit_actions, balance_of, outbox_of, payment_row
-from tests.support.yookassa_standin import YooKassaStandIn
 
 YOOKASSA_IP = "185.71.76.10"
 FOREIGN_IP = "203.0.113.99"
-
-
-@pytest.fixture
-async def standin() -> AsyncIterator[tuple[YooKassaStandIn, str]]:
-    fake = YooKassaStandIn()
-    async with serve(lambda _base: fake.app) as (_, base):
-        yield fake, f"{base}/v3"
-
-
-@pytest.fixture
-def yookassa_app(make_app, standin):
-    fake, api_base = standin
-    return lambda **extra: make_app(
-        payment_provider="yookassa",
-        yookassa_api_base=api_base,
-        yookassa_shop_id=fake.shop_id,
-        yookassa_secret_key=SecretStr(fake.secret_key),
-        **extra,
-    )
 
 
 def notification(payment_id: str, event: str = "payment.succeeded", **obj) -> bytes:
