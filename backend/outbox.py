@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.config import Settings
 from backend.models import OutboxMessage, utcnow
 
 
@@ -34,3 +35,13 @@ async def enqueue(
     )
     result = await session.execute(stmt)
     return bool(getattr(result, "rowcount", 0))
+
+
+def recovery_channels(settings: Settings) -> frozenset[str]:
+    """The channels that can carry a password-reset code in this setup. Outside production the
+    stand-ins "deliver" to DATA_DIR/dev-mail; production has none until real email (SMTP_*) or
+    SMS (SMS_*) senders are configured, and password recovery says so (503) instead of
+    pretending to send."""
+    if settings.app_env == "production":
+        return frozenset()
+    return frozenset({"email", "sms"})

@@ -183,7 +183,8 @@ async def on_contract_number(
         raise SkipHandler  # not waiting for a contract number: the engine's turn
     subject = str(user.id)
     try:
-        await resources.limiter.check(_ATTEMPTS_BUCKET, subject, CONTRACT_ATTEMPTS)
+        # counted before the check (backend/ratelimit.py); a right number hands it back
+        await resources.limiter.hit(_ATTEMPTS_BUCKET, subject, CONTRACT_ATTEMPTS, CONTRACT_WINDOW_S)
     except RateLimited:
         await resources.redis.delete(key)
         await message.answer(t("telegram-link-too-many", locale))
@@ -193,16 +194,9 @@ async def on_contract_number(
         if customer is not None:
             await linking.link_telegram(session, customer.id, user.id, actor=None)
     if customer is None:
-        try:
-            await resources.limiter.hit(
-                _ATTEMPTS_BUCKET, subject, CONTRACT_ATTEMPTS, CONTRACT_WINDOW_S
-            )
-        except RateLimited:
-            await resources.redis.delete(key)
-            await message.answer(t("telegram-link-too-many", locale))
-            return
         await message.answer(t("telegram-link-wrong-contract", locale))
         return
+    await resources.limiter.undo(_ATTEMPTS_BUCKET, subject)
     await resources.redis.delete(key)
     log.info("telegram linked by contact", customer_id=customer.id)
     await _linked(message, bot, engine, resources, event_update.update_id, customer)

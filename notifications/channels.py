@@ -1,5 +1,5 @@
 """Delivery channels: one protocol, a registry keyed by the payload's "channel", and the
-embedded defaults that only log.
+stand-ins for email and SMS (outside production: a log line and a file under DATA_DIR/dev-mail).
 
 Adding a channel (Telegram, FCM, web chat): write a class with `async send(message)` that
 raises `PermanentDeliveryError` for what retrying cannot fix (blocked bot, unregistered push
@@ -9,12 +9,16 @@ register it in `default_channels()` when its settings are present."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from backend.config import Settings
 from backend.logging import get_logger
+from backend.outbox import recovery_channels
 from backend.validation import normalize_phone
 
 log = get_logger("notifications")
@@ -70,33 +74,72 @@ class ChannelRegistry(Mapping[str, Channel]):
         return len(self._channels)
 
 
+def dev_mail_dir(settings: Settings) -> Path:
+    """Where the stand-in email and SMS channels put whole messages outside production."""
+    return settings.data_dir / "dev-mail"
+
+
+async def _write_dev_mail(mailbox: Path, message: Rendered, to: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = mailbox / f"{stamp}-{message.outbox_id}-{message.channel}.txt"
+    head = [f"To: {to}", f"Kind: {message.kind}"]
+    if message.subject:
+        head.append(f"Subject: {message.subject}")
+    body = "\n".join(head) + "\n\n" + message.text + "\n"
+
+    def write() -> None:
+        mailbox.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Readable by the developer only: a message may hold a one-time code.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(body)
+
+    await asyncio.to_thread(write)
+    return path
+
+
 class LogEmailChannel:
-    """The embedded default for email: the rendered message goes to the log. A one-time code
-    shows up in that log line on purpose (that is how the demo reads it); it is stored nowhere
-    else."""
+    """The stand-in for email until a real provider exists. The log gets the kind and the
+    recipient only, never the text (it may hold a one-time code, and logs travel far). With a
+    `mailbox` (development and tests) the whole message is written to a file there, which is
+    how the demo reads a password-reset code."""
+
+    def __init__(self, mailbox: Path | None = None) -> None:
+        self.mailbox = mailbox
 
     async def send(self, message: Rendered) -> None:
         local, _, domain = message.to.partition("@")
         if not local or "." not in domain or any(c.isspace() for c in message.to):
             raise PermanentDeliveryError("invalid email address")
+        path = await _write_dev_mail(self.mailbox, message, message.to) if self.mailbox else None
         log.info(
             "email (log channel)",
             outbox_id=message.outbox_id,
+            kind=message.kind,
             to=message.to,
-            subject=message.subject,
-            text=message.text,
+            file=path.name if path else None,
         )
 
 
 class LogSmsChannel:
-    """The embedded default for SMS: logs the text (see LogEmailChannel)."""
+    """The stand-in for SMS: as LogEmailChannel."""
+
+    def __init__(self, mailbox: Path | None = None) -> None:
+        self.mailbox = mailbox
 
     async def send(self, message: Rendered) -> None:
         try:
             to = normalize_phone(message.to)
         except ValueError:
             raise PermanentDeliveryError("invalid phone number") from None
-        log.info("sms (log channel)", outbox_id=message.outbox_id, to=to, text=message.text)
+        path = await _write_dev_mail(self.mailbox, message, to) if self.mailbox else None
+        log.info(
+            "sms (log channel)",
+            outbox_id=message.outbox_id,
+            kind=message.kind,
+            to=to,
+            file=path.name if path else None,
+        )
 
 
 class FakeChannel:
@@ -119,10 +162,13 @@ class FakeChannel:
 
 
 def default_channels(settings: Settings) -> ChannelRegistry:
-    """The channels this process can deliver through. Email and SMS log in every setup until
-    real providers exist; Telegram (TELEGRAM_BOT_TOKEN), FCM (FCM_CREDENTIALS) and web chat
-    register here when they land."""
+    """The channels this process can deliver through. Email and SMS are stand-ins outside
+    production (see `recovery_channels`); Telegram (TELEGRAM_BOT_TOKEN), FCM (FCM_CREDENTIALS)
+    and web chat register here when they land. A message for a channel that is not registered
+    is dead-lettered with the reason, never dropped."""
     registry = ChannelRegistry()
-    registry.register("email", LogEmailChannel())
-    registry.register("sms", LogSmsChannel())
+    if "email" in recovery_channels(settings):
+        registry.register("email", LogEmailChannel(dev_mail_dir(settings)))
+    if "sms" in recovery_channels(settings):
+        registry.register("sms", LogSmsChannel(dev_mail_dir(settings)))
     return registry

@@ -39,13 +39,15 @@ async def register(data: RegisterIn, session: SessionDep, res: ResourcesDep) -> 
 @router.post("/login")
 async def login(data: LoginIn, session: SessionDep, res: ResourcesDep) -> LoginOut:
     """Sign in by email or phone. With 2FA enabled the answer holds `mfa_token` for
-    `/auth/2fa/verify` instead of tokens."""
+    `/auth/2fa/verify` instead of tokens. After repeated failures the account (whichever login
+    names it) answers 429 with a `Retry-After` that doubles per failure, at most 15 minutes."""
     return await service.login(session, res, data.login, data.password)
 
 
 @router.post("/2fa/verify")
 async def verify_mfa(data: MfaVerifyIn, session: SessionDep, res: ResourcesDep) -> TokenPair:
-    """Second step of sign-in: a TOTP code or a one-time recovery code."""
+    """Second step of sign-in: a TOTP code or a one-time recovery code. An `mfa_token` opens
+    one session: after a success it is spent (401 `invalid_token`)."""
     return await service.verify_mfa(session, res, data.mfa_token, data.code, data.recovery_code)
 
 
@@ -67,7 +69,8 @@ async def forgot_password(
     data: ForgotPasswordIn, session: SessionDep, res: ResourcesDep
 ) -> Accepted:
     """Send a one-time recovery code to the account's email (or phone). Same answer whether or
-    not the account exists."""
+    not the account exists. 503 `recovery_channel_unavailable` where no email or SMS delivery
+    is configured (production without real senders)."""
     await service.forgot_password(session, res, data.login)
     return Accepted(detail="if the account exists, a code has been sent")
 
@@ -75,7 +78,8 @@ async def forgot_password(
 @router.post("/password/reset", status_code=status.HTTP_204_NO_CONTENT)
 async def reset_password(data: ResetPasswordIn, session: SessionDep, res: ResourcesDep) -> None:
     """Set a new password with the recovery code (and the TOTP code where 2FA is enabled).
-    Every session of the account is revoked."""
+    Every session of the account is revoked. Limited per login, per client address and
+    globally (429 with `Retry-After`)."""
     await service.reset_password(
         session, res, data.login, data.code, data.new_password, data.otp_code, data.recovery_code
     )

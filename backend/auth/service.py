@@ -13,6 +13,7 @@ from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.auth import passwords, repository, totp
+from backend.auth.errors import EnrolmentLinkRequired
 from backend.auth.schemas import (
     LoginOut,
     RegisterIn,
@@ -33,9 +34,11 @@ from backend.errors import (
     InvalidToken,
     MfaRequired,
     NotFound,
+    ServiceUnavailable,
     ValidationFailed,
 )
 from backend.models import PasswordResetCode, RefreshToken, Role, User, utcnow
+from backend.outbox import recovery_channels
 from backend.state import Resources
 from backend.validation import looks_like_email, normalize_email, normalize_phone
 
@@ -54,7 +57,16 @@ class InvalidResetCode(InvalidOtp):
     detail = "the recovery code is wrong or expired"
 
 
+class RecoveryChannelUnavailable(ServiceUnavailable):
+    code = "recovery_channel_unavailable"
+    detail = "password recovery is unavailable: no email or SMS delivery is configured"
+
+
 STAFF_ROLES = (Role.agent, Role.admin)
+# The login lockout doubles per failure up to this, so locking an account (staff included) out
+# costs an attacker a failure every 15 minutes instead of 100 failures for an hour.
+LOGIN_LOCKOUT_CAP_S = 15 * 60
+LOGIN_FAILURES_MEMORY_S = 3600  # failures in a row are forgotten an hour after the last one
 
 
 def _actor(user: User) -> Actor:
@@ -90,19 +102,25 @@ async def find_user_by_login(session: AsyncSession, login: str) -> User | None:
     return None
 
 
+def _account_subject(user: User | None, login: str) -> str:
+    """What per-account limits count: the user, whichever login (email or phone) names it.
+    An unknown login counts by its normalized text, so it behaves like an existing account."""
+    return f"user:{user.id}" if user is not None else f"login:{_login_key(login)}"
+
+
 async def security_event(
-    res: Resources, action: str, user: User | None = None, **details: object
+    session: AsyncSession, res: Resources, action: str, user: User | None = None, **details: object
 ) -> None:
-    """Record an auth event in its own transaction: it must survive the request's rollback."""
-    async with unit_of_work(res.sessionmaker) as session:
-        await audit.record(
-            session,
-            action,
-            _actor(user) if user else None,
-            "user",
-            user.id if user else None,
-            **details,
-        )
+    """Record a failed attempt in its own transaction, so that the request's rollback does not
+    erase it, without ever holding two pool connections at once: a flood of failures whose
+    requests each waited for a second connection froze the whole pool. The caller is failing,
+    so its work is rolled back first, which hands its connection back; then the row is written.
+    Call it right before raising: the session's objects are expired afterwards."""
+    actor = _actor(user) if user else None
+    user_id = user.id if user else None
+    await session.rollback()
+    async with unit_of_work(res.sessionmaker) as s:
+        await audit.record(s, action, actor, "user", user_id, **details)
 
 
 # --- registration -------------------------------------------------------------------------
@@ -208,24 +226,36 @@ async def login(session: AsyncSession, res: Resources, login_: str, password: st
     settings = res.settings
     ip = current_request().ip or "unknown"
     await res.limiter.hit("login-ip", ip, settings.login_attempts_per_ip_minute, 60)
-    key = _login_key(login_)
-    await res.limiter.check("login-fail", key, settings.login_failures_per_account_hour)
     user = await find_user_by_login(session, login_)
+    subject = _account_subject(user, login_)
+    # Counted as a failure before the password is checked (concurrent guesses cannot all slip
+    # under the limit); a right password clears it.
+    await res.limiter.backoff(
+        "login",
+        subject,
+        settings.login_failures_before_lockout,
+        settings.login_lockout_base_seconds,
+        LOGIN_LOCKOUT_CAP_S,
+        LOGIN_FAILURES_MEMORY_S,
+    )
     ok = await passwords.verify_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        await security_event(res, "auth.login_failed", user, reason="bad_credentials")
-        await res.limiter.hit("login-fail", key, settings.login_failures_per_account_hour, 3600)
+        await security_event(session, res, "auth.login_failed", user, reason="bad_credentials")
         raise InvalidCredentials()
+    await res.limiter.clear_backoff("login", subject)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash_password(password)
-    if user.totp_enabled:
+    # Staff without 2FA stop at this step too: they may only enrol, with an admin's enrolment
+    # link (backend/auth/enrolment.py).
+    if user.totp_enabled or user.role in STAFF_ROLES:
         mfa_token = encode_token(
             settings,
             typ="mfa",
             user_id=user.id,
             role=user.role,
             customer_id=None,
-            sid="mfa",
+            # unique, so that the token can be spent once (verify_mfa)
+            sid=f"mfa-{uuid.uuid4().hex}",
             amr=("pwd",),
             lifetime=timedelta(minutes=settings.mfa_token_minutes),
         )
@@ -242,8 +272,12 @@ async def _check_second_factor(
     code: str | None,
     recovery_code: str | None,
 ) -> str:
-    """Verify a TOTP code (rejecting replays) or consume a recovery code; returns the method."""
-    await res.limiter.check("otp", str(user.id), res.settings.otp_attempts_per_user_5min)
+    """Verify a TOTP code (rejecting replays) or consume a recovery code; returns the method.
+    The attempt is counted before the check, and handed back when it succeeds."""
+    if not code and not recovery_code:
+        raise ValidationFailed("give `code` or `recovery_code`")
+    subject = str(user.id)
+    await res.limiter.hit("otp", subject, res.settings.otp_attempts_per_user_5min, 300)
     if code:
         secret = (
             totp.decrypt_secret(res.settings, user.totp_secret_encrypted)
@@ -254,19 +288,18 @@ async def _check_second_factor(
         if timecode is not None and await repository.accept_totp_timecode(
             session, user.id, timecode
         ):
+            await res.limiter.undo("otp", subject)
             return "otp"
         reason = "replayed" if timecode is not None else "wrong_code"
-    elif recovery_code:
+    else:
         if await repository.consume_recovery_code(
-            session, user.id, totp.hash_recovery_code(recovery_code), utcnow()
+            session, user.id, totp.hash_recovery_code(recovery_code or ""), utcnow()
         ):
             await audit.record(session, "auth.recovery_code_used", _actor(user), "user", user.id)
+            await res.limiter.undo("otp", subject)
             return "recovery"
         reason = "wrong_recovery_code"
-    else:
-        raise ValidationFailed("give `code` or `recovery_code`")
-    await security_event(res, "auth.otp_failed", user, reason=reason)
-    await res.limiter.hit("otp", str(user.id), res.settings.otp_attempts_per_user_5min, 300)
+    await security_event(session, res, "auth.otp_failed", user, reason=reason)
     raise InvalidOtp()
 
 
@@ -279,9 +312,22 @@ async def verify_mfa(
 ) -> TokenPair:
     pending = decode_token(res.settings, mfa_token, "mfa")
     user = await repository.user_by_id(session, pending.user_id)
-    if user is None or not user.is_active or not user.totp_enabled:
+    if user is None or not user.is_active:
         raise InvalidToken()
+    if not user.totp_enabled:
+        # Staff without 2FA: sign-in stops here until they enrol with an admin's link.
+        raise EnrolmentLinkRequired() if user.role in STAFF_ROLES else InvalidToken()
     await _check_second_factor(session, res, user, code, recovery_code)
+    # The mfa_token is spent by its first success: a second valid code (the window holds two)
+    # cannot open a second session with it. A refusal rolls back the code's consumption.
+    spent = await res.redis.set(
+        f"mfa-spent:{user.id}:{pending.sid}",
+        "1",
+        nx=True,
+        ex=res.settings.mfa_token_minutes * 60 + 60,
+    )
+    if not spent:
+        raise InvalidToken("this sign-in step was already completed; sign in again")
     await audit.record(session, "auth.login", _actor(user), "user", user.id, amr="pwd,otp")
     return await issue_tokens(session, res, user, ("pwd", "otp"))
 
@@ -338,7 +384,11 @@ async def logout(session: AsyncSession, res: Resources, principal: Principal) ->
 
 async def forgot_password(session: AsyncSession, res: Resources, login_: str) -> None:
     """Send a one-time code through the outbox. The answer is the same whether or not the
-    account exists, so it cannot be used to discover accounts."""
+    account exists, so it cannot be used to discover accounts. Where no channel can carry the
+    code (production without real email or SMS delivery) it says so, for every login alike."""
+    available = recovery_channels(res.settings)
+    if not available:
+        raise RecoveryChannelUnavailable()
     ip = current_request().ip or "unknown"
     await res.limiter.hit("recover-ip", ip, 20, 3600)
     user = await find_user_by_login(session, login_)
@@ -347,6 +397,16 @@ async def forgot_password(session: AsyncSession, res: Resources, login_: str) ->
     count = int(await res.redis.incr(f"rl:recover-send:{user.id}"))
     await res.redis.expire(f"rl:recover-send:{user.id}", 3600, nx=True)
     if count > res.settings.recovery_sends_per_account_hour:
+        return
+    if user.email and "email" in available:
+        channel, address = "email", user.email
+    elif user.phone and "sms" in available:
+        channel, address = "sms", user.phone
+    else:
+        # Telling the client would tell it that the account exists.
+        await audit.record(
+            session, "auth.password_reset_undeliverable", _actor(user), "user", user.id
+        )
         return
     now = utcnow()
     await repository.invalidate_reset_codes(session, user.id, now)
@@ -363,7 +423,6 @@ async def forgot_password(session: AsyncSession, res: Resources, login_: str) ->
     if customer_id is not None:
         customer = await customers_repository.customer_by_id(session, customer_id)
         locale = customer.locale if customer else locale
-    channel, address = ("email", user.email) if user.email else ("sms", user.phone)
     await outbox.enqueue(
         session,
         kind="auth.password_reset_code",
@@ -389,8 +448,13 @@ async def reset_password(
     otp_code: str | None,
     recovery_code: str | None,
 ) -> None:
-    key = _login_key(login_)
-    await res.limiter.hit("reset-attempt", key, 10, 900)
+    settings = res.settings
+    ip = current_request().ip or "unknown"
+    # Address first, so one client's flood does not use up everyone's global allowance.
+    await res.limiter.hit("reset-ip", ip, settings.password_reset_per_ip_15min, 900)
+    await res.limiter.hit("reset-global", "all", settings.password_reset_global_per_minute, 60)
+    # Before the lookup: no Redis round trip while the request holds a pool connection.
+    await res.limiter.hit("reset-attempt", _login_key(login_), 10, 900)
     user = await find_user_by_login(session, login_)
     reset = await repository.live_reset_code(session, user.id, utcnow()) if user else None
     if (
@@ -398,7 +462,7 @@ async def reset_password(
         or reset is None
         or not secrets.compare_digest(reset.code_hash, hash_opaque(code.strip()))
     ):
-        await security_event(res, "auth.password_reset_failed", user, reason="bad_code")
+        await security_event(session, res, "auth.password_reset_failed", user, reason="bad_code")
         raise InvalidResetCode()
     if user.totp_enabled:
         # Recovery never bypasses the second factor.
@@ -414,7 +478,7 @@ async def reset_password(
     await repository.revoke_user_families(session, user.id, now)
     await audit.record(session, "auth.password_reset", _actor(user), "user", user.id)
     await _deny_sessions(res, families)
-    await res.limiter.reset("login-fail", key)
+    await res.limiter.clear_backoff("login", _account_subject(user, login_))
 
 
 async def change_password(
@@ -425,7 +489,7 @@ async def change_password(
         raise NotFound()
     await res.limiter.hit("change-password", str(user.id), 10, 3600)
     if not await passwords.verify_password(user.password_hash, current):
-        await security_event(res, "auth.password_change_failed", user)
+        await security_event(session, res, "auth.password_change_failed", user)
         raise InvalidCredentials("current password is wrong")
     check_password_strength(res, new, user.email.split("@")[0] if user.email else None)
     now = utcnow()
@@ -448,6 +512,9 @@ async def totp_enroll(session: AsyncSession, res: Resources, principal: Principa
         raise NotFound()
     if user.totp_enabled:
         raise Conflict("two-factor authentication is already enabled")
+    if user.role in STAFF_ROLES:
+        # No trust on first use for staff: enrolment needs an admin's link (enrolment.py).
+        raise EnrolmentLinkRequired()
     secret = totp.new_secret()
     user.totp_secret_encrypted = totp.encrypt_secret(res.settings, secret)
     user.totp_last_timecode = None
@@ -466,6 +533,8 @@ async def totp_confirm(
         raise NotFound()
     if user.totp_enabled:
         raise Conflict("two-factor authentication is already enabled")
+    if user.role in STAFF_ROLES:
+        raise EnrolmentLinkRequired()
     if user.totp_secret_encrypted is None:
         raise Conflict("start with /auth/2fa/enroll")
     await _check_second_factor(session, res, user, code, None)
@@ -493,7 +562,7 @@ async def totp_disable(
     if not user.totp_enabled:
         raise Conflict("two-factor authentication is not enabled")
     if not await passwords.verify_password(user.password_hash, password):
-        await security_event(res, "auth.totp_disable_failed", user)
+        await security_event(session, res, "auth.totp_disable_failed", user)
         raise InvalidCredentials("password is wrong")
     await _check_second_factor(session, res, user, code, None)
     user.totp_enabled = False

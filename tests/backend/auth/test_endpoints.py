@@ -138,7 +138,7 @@ async def test_inactive_user_cannot_log_in(client, session):
 async def test_login_rate_limit_per_account(client_with, session):
     await make_customer(session, email="ivan@example.com")
     await session.commit()
-    async with client_with(login_failures_per_account_hour=3) as c:
+    async with client_with(login_failures_before_lockout=3) as c:
         for _ in range(3):
             assert (await login(c, "ivan@example.com", "bad-password")).status_code == 401
         blocked = await login(c, "ivan@example.com")  # even the right password
@@ -513,19 +513,20 @@ async def test_staff_cannot_disable_totp_but_customers_can(client, session, sett
 
 
 async def test_agent_login_without_totp_cannot_act(client, session, settings):
-    """An agent who has not enrolled 2FA signs in with a password-only session that can enrol
-    2FA and nothing else."""
-    await make_user(session, role=Role.agent, email="newagent@example.com")
+    """An agent who has not enrolled 2FA gets only as far as the mfa-pending step, and a
+    password-only session (as issued before enrolment links) can do nothing, not even enrol;
+    enrolment needs an admin's link (tests/backend/auth/test_enrolment.py)."""
+    agent = await make_user(session, role=Role.agent, email="newagent@example.com")
     await session.commit()
-    tokens = await tokens_for(client, "newagent@example.com")
-    r = await client.get("/api/v1/customers", headers=auth_header(tokens["access_token"]))
+    step1 = (await login(client, "newagent@example.com")).json()
+    assert step1["mfa_required"] is True and step1["tokens"] is None
+    legacy = auth_header(access_token_for(settings, agent, mfa=False))
+    r = await client.get("/api/v1/customers", headers=legacy)
     assert r.status_code == 403
     assert r.json()["error"] == "mfa_required"
-    _secret, confirmed = await _enroll(client, tokens["access_token"])
-    r = await client.get(
-        "/api/v1/customers", headers=auth_header(confirmed["tokens"]["access_token"])
-    )
-    assert r.status_code == 200
+    r = await client.post("/api/v1/auth/2fa/enroll", headers=legacy)
+    assert r.status_code == 403
+    assert r.json()["error"] == "enrolment_link_required"
 
 
 async def test_agent_with_totp_signs_in_in_two_steps(client, session, settings):
