@@ -7,9 +7,10 @@ every channel. A turn is one unit of work (docs/dialogs.md, "A turn step by step
 3. held by an agent (waiting_agent / agent): publish the message to the agent console and stay
    silent (a waiting customer hears "an operator will answer soon" at most once per
    WAITING_NOTICE_SECONDS);
-4. with the bot: a button goes straight to its flow; text goes through the universal words
-   (cancel, back, menu), then to the flow in progress (slot filling), then to NLU's intent;
-   two misses in a row, or an error, offer an agent;
+4. with the bot (a flow state started for another customer, or for one when this turn is
+   anonymous, is dropped first): a button goes straight to its flow; text goes through the
+   universal words (cancel, back, menu), then to the flow in progress (slot filling), then to
+   NLU's intent; two misses in a row, or an error, offer an agent;
 5. store every reply (and the flow state when it changed) and commit; then refresh the Redis
    copy of the flow state and publish events.
 
@@ -142,7 +143,12 @@ class Engine:
             else:
                 state = await self.store.load(conv.id, conv.flow)
                 before = FlowState.from_json(state.to_json())
+                if state.belongs_to_another(conv.customer_id):
+                    # another customer's (or, now anonymous, a customer's) flow: its slots and
+                    # buttons are not this turn's to use
+                    state = FlowState(rev=state.rev)
                 replies = await self._bot_turn(ctx, state, inbound)
+                state.customer = conv.customer_id if state.active else None
                 changed = not state.same_as(before)
                 if changed:
                     state.rev += 1
@@ -336,7 +342,7 @@ class Engine:
                     session,
                     channel=inbound.channel,
                     chat_id=inbound.chat_id[:128],
-                    customer_id=None,
+                    customer_id=inbound.customer_id,
                     locale=None,
                 )
                 await transcript.add_outbound(session, conv.id, reply)

@@ -5,9 +5,11 @@
         -> bot (released; the flow starts afresh) or closed (a later message reopens it)
 
 The engine calls `request_agent()`; the agent API (backend/webchat/agent_endpoints.py) calls
-the rest. Every change is audited; what a customer must receive (agent replies, notices) is a
-stored transcript row plus an outbox row `conversation.agent_reply` that the channel adapters
-deliver."""
+the rest. An agent's lists hold the queue and what they hold (claimed or transferred to them);
+reading any other conversation is allowed and audited (`conversation.viewed`); only a waiting
+or held conversation is closed or transferred, by its holder or an admin. Every change is
+audited; what a customer must receive (agent replies, notices) is a stored transcript row plus
+an outbox row `conversation.agent_reply` that the channel adapters deliver."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
+from backend.auth import repository as auth_repository
 from backend.config import Settings
 from backend.documents import service as documents
 from backend.errors import Conflict, Forbidden, NotFound
@@ -61,6 +64,36 @@ class NotYourConversation(Forbidden):
 class AlreadyClosed(Conflict):
     code = "already_closed"
     detail = "the conversation is closed"
+
+
+class NotHandedOver(Conflict):
+    code = "not_handed_over"
+    detail = "the bot has this conversation; close or transfer one waiting for or held by an agent"
+
+
+class AlreadyHolder(Conflict):
+    code = "already_holder"
+    detail = "that agent already holds the conversation"
+
+
+class ConversationChanged(Conflict):
+    code = "conversation_changed"
+    detail = "the conversation changed meanwhile; reload it"
+
+
+class AgentNotFound(NotFound):
+    code = "agent_not_found"
+    detail = "no active agent or admin with that id"
+
+
+class ListNotAllowed(Forbidden):
+    code = "list_not_allowed"
+    detail = "agents list the waiting conversations and their own; open others by id"
+
+
+# Why a conversation outside one's lists was opened, when the agent gives no reason.
+OUTSIDE_LISTS = "not_in_agent_lists"
+VIEWED = "conversation.viewed"
 
 
 def first_reply_minutes(settings: Settings) -> int:
@@ -151,10 +184,49 @@ async def _deliver(
     return message_id
 
 
+def _in_lists(conv: ConversationRow, actor: Actor) -> bool:
+    """What an agent's lists show: the queue, and what they hold (claimed or transferred)."""
+    if conv.state is ConversationState.waiting_agent:
+        return True
+    return conv.state is ConversationState.agent and conv.agent_id == actor.user_id
+
+
 async def queue(
-    session: AsyncSession, state: ConversationState, *, limit: int
+    session: AsyncSession, state: ConversationState, actor: Actor, *, limit: int
 ) -> list[ConversationRow]:
-    return await transcript.queue(session, state, limit=limit)
+    """Everyone sees the queue; an agent sees the conversations they hold (claimed or
+    transferred to them), an admin every held one, and only admins list bot or closed ones."""
+    if state is ConversationState.waiting_agent:
+        return await transcript.queue(session, state, limit=limit)
+    if actor.role is Role.admin:
+        return await transcript.queue(session, state, limit=limit)
+    if state is ConversationState.agent:
+        assert actor.user_id is not None
+        return await transcript.queue(session, state, limit=limit, agent_id=actor.user_id)
+    raise ListNotAllowed()
+
+
+async def open_for(
+    session: AsyncSession, conversation_id: int, actor: Actor, *, reason: str | None, what: str
+) -> ConversationRow:
+    """The conversation, for reading its transcript or attachments. One outside the reader's
+    lists (with the bot, closed, held by someone else) is shown too - a customer may call about
+    it - and the look is audited with its reason."""
+    conv = await _require(session, conversation_id)
+    if not _in_lists(conv, actor):
+        await audit.record(
+            session,
+            VIEWED,
+            actor,
+            "conversation",
+            conv.id,
+            reason=reason or OUTSIDE_LISTS,
+            what=what,
+            state=conv.state.value,
+            holder_id=conv.agent_id,
+            customer_id=conv.customer_id,
+        )
+    return conv
 
 
 async def claim(
@@ -234,15 +306,57 @@ async def close(
     conv = await _require(session, conversation_id)
     if conv.state is ConversationState.closed:
         raise AlreadyClosed()
-    held_by_other = conv.state is ConversationState.agent and conv.agent_id != actor.user_id
-    if held_by_other and actor.role is not Role.admin:
-        raise NotYourConversation()
+    if conv.state is ConversationState.bot:
+        raise NotHandedOver()
+    if actor.role is not Role.admin:
+        _require_holder(conv, actor)  # a waiting one is claimed first
     fresh = FlowState(rev=FlowState.from_json(conv.flow).rev + 1)
     await transcript.set_state(session, conv.id, ConversationState.closed, flow=fresh.to_json())
     notice = HandoverNotice(state="closed", text=_t(conv, "dialogs-handover-closed", settings))
     await _deliver(session, conv, notice, MessageSender.system, actor)
     await audit.record(
         session, "conversation.closed", actor, "conversation", conv.id, resolution=resolution
+    )
+    return await _require(session, conversation_id)
+
+
+async def transfer(
+    session: AsyncSession,
+    settings: Settings,
+    conversation_id: int,
+    actor: Actor,
+    *,
+    to_agent_id: int,
+) -> ConversationRow:
+    """Hand a held conversation to another agent (the holder or an admin), or assign a waiting
+    one (an admin). The customer is told; the bot stays silent."""
+    conv = await _require(session, conversation_id)
+    if conv.state is ConversationState.closed:
+        raise AlreadyClosed()
+    if conv.state is ConversationState.bot:
+        raise NotHandedOver()
+    if actor.role is not Role.admin:
+        _require_holder(conv, actor)
+    target = await auth_repository.user_by_id(session, to_agent_id)
+    if target is None or not target.is_active or target.role not in (Role.agent, Role.admin):
+        raise AgentNotFound()
+    if conv.state is ConversationState.agent and conv.agent_id == to_agent_id:
+        raise AlreadyHolder()
+    moved = await transcript.set_agent(
+        session, conv.id, state=conv.state, agent_id=conv.agent_id, to_agent_id=to_agent_id
+    )
+    if not moved:
+        raise ConversationChanged()
+    notice = HandoverNotice(state="agent", text=_t(conv, "dialogs-handover-transferred", settings))
+    await _deliver(session, conv, notice, MessageSender.system, actor)
+    await audit.record(
+        session,
+        "conversation.transferred",
+        actor,
+        "conversation",
+        conv.id,
+        from_agent_id=conv.agent_id,
+        to_agent_id=to_agent_id,
     )
     return await _require(session, conversation_id)
 
@@ -254,7 +368,14 @@ class Detail:
     flow: FlowState
 
 
-async def detail(session: AsyncSession, conversation_id: int, *, limit: int) -> Detail:
-    conv = await _require(session, conversation_id)
+async def detail(
+    session: AsyncSession,
+    conversation_id: int,
+    actor: Actor,
+    *,
+    limit: int,
+    reason: str | None = None,
+) -> Detail:
+    conv = await open_for(session, conversation_id, actor, reason=reason, what="transcript")
     rows = await transcript.messages(session, conv.id, limit=limit)
     return Detail(conversation=conv, messages=rows, flow=FlowState.from_json(conv.flow))

@@ -34,6 +34,9 @@ class FlowState:
     history: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     misses: int = 0
     rev: int = 0
+    # The customer a flow in progress was started for: it never continues for another one, nor
+    # for an anonymous turn (docs/dialogs.md, "Persistence of the flow state").
+    customer: int | None = None
 
     @property
     def active(self) -> bool:
@@ -69,6 +72,7 @@ class FlowState:
             "history": [[s, sl] for s, sl in self.history],
             "misses": self.misses,
             "rev": self.rev,
+            "customer": self.customer,
         }
 
     @classmethod
@@ -83,10 +87,17 @@ class FlowState:
                 history=[(str(s), dict(sl)) for s, sl in data.get("history") or []],
                 misses=int(data.get("misses") or 0),
                 rev=int(data.get("rev") or 0),
+                customer=None if data.get("customer") is None else int(data["customer"]),
             )
         except (TypeError, ValueError):
             # A state written by an incompatible release: start afresh rather than fail.
             return cls(rev=int(data.get("rev") or 0) if str(data.get("rev", "")).isdigit() else 0)
+
+    def belongs_to_another(self, customer_id: int | None) -> bool:
+        """Started for a customer other than the one of this turn (or for one, and this turn
+        is anonymous). A state started anonymously (identification pending) may continue for
+        the customer who has linked since."""
+        return self.customer is not None and self.customer != customer_id
 
     def same_as(self, other: FlowState) -> bool:
         return self.to_json() | {"rev": 0} == other.to_json() | {"rev": 0}

@@ -10,13 +10,15 @@ statement as a data-modifying CTE). SQLite takes one more for each."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from backend.models import (
     Conversation,
@@ -102,12 +104,20 @@ def _upsert_statement(dialect: str) -> Any:
         updated_at=now,
     )
     closed = c.state == ConversationState.closed
+    # The adapter vouches for the customer on every turn (a Telegram chat: the identity linked
+    # now); None is an anonymous turn, never "the customer from before" (docs/security.md,
+    # "Conversations and linked accounts").
+    other_customer = c.customer_id.is_distinct_from(stmt.excluded.customer_id)
     return stmt.on_conflict_do_update(
         index_elements=[c.channel, c.chat_id],
         set_={
-            "customer_id": func.coalesce(stmt.excluded.customer_id, c.customer_id),
-            # the conversation's own choice (settings flow) wins; the adapter's only seeds it
-            "locale": func.coalesce(c.locale, stmt.excluded.locale),
+            "customer_id": stmt.excluded.customer_id,
+            # the conversation's own choice (settings flow) wins; the adapter's only seeds it -
+            # unless the choice was another customer's
+            "locale": case(
+                (other_customer, stmt.excluded.locale),
+                else_=func.coalesce(c.locale, stmt.excluded.locale),
+            ),
             "state": case((closed, ConversationState.bot.value), else_=c.state),
             "agent_id": case((closed, None), else_=c.agent_id),
             # While queued or held, updated_at keeps the moment the state changed: the agents'
@@ -126,8 +136,9 @@ async def upsert_conversation(
     locale: str | None,
 ) -> ConversationRow:
     """Get or create the conversation of a chat in one statement. A closed conversation
-    reopens with the bot; a known customer from the adapter replaces the stored one, while the
-    adapter's locale only seeds a new conversation (a language chosen in settings stays)."""
+    reopens with the bot; the adapter's customer (None: anonymous) replaces the stored one,
+    while the adapter's locale only seeds a new conversation (a language chosen in settings
+    stays while the customer does)."""
     params = {"channel": channel, "chat_id": chat_id, "customer_id": customer_id,
               "locale": locale, "now": utcnow()}  # fmt: skip
     stmt = _upsert_statement(session.get_bind().dialect.name)
@@ -369,6 +380,75 @@ async def touch(session: AsyncSession, conversation_id: int) -> None:
     await session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(updated_at=utcnow())
     )
+
+
+async def lock_for_cut(
+    session: AsyncSession,
+    *,
+    channel: str | None = None,
+    chat_ids: Sequence[str] = (),
+    customer_id: int | None = None,
+) -> list[ConversationRow]:
+    """The conversations of these chats of `channel` and/or of `customer_id` (any channel),
+    locked (PostgreSQL) so that a turn running at the same moment commits before or after the
+    cut, never across it."""
+    conditions: list[ColumnElement[bool]] = []
+    if channel is not None and chat_ids:
+        conditions.append((Conversation.channel == channel) & Conversation.chat_id.in_(chat_ids))
+    if customer_id is not None:
+        customer = Conversation.customer_id == customer_id
+        conditions.append(
+            customer if channel is None else customer & (Conversation.channel == channel)
+        )
+    if not conditions:
+        return []
+    query = select(*_COLUMNS).where(or_(*conditions)).order_by(Conversation.id)
+    if _is_pg(session):
+        query = query.with_for_update()
+    return [_row(r) for r in (await session.execute(query)).all()]
+
+
+async def set_customer(
+    session: AsyncSession,
+    conversation_id: int,
+    customer_id: int | None,
+    *,
+    flow: dict[str, Any] | None,
+) -> None:
+    """Another customer (or none) for the conversation. With `flow`, the flow state and the
+    conversation's language are the previous customer's and start afresh. The state and its
+    `updated_at` (the agents' queue order) stay."""
+    values: dict[str, Any] = {"customer_id": customer_id, "updated_at": Conversation.updated_at}
+    if flow is not None:
+        values |= {"flow": flow, "locale": None}
+    await session.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(**values)
+    )
+
+
+async def set_agent(
+    session: AsyncSession,
+    conversation_id: int,
+    *,
+    state: ConversationState,
+    agent_id: int | None,
+    to_agent_id: int,
+) -> bool:
+    """Hand a queued or held conversation to another agent, if it is still as it was read
+    (state and holder): of two concurrent changes one wins."""
+    result = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.state == state,
+            Conversation.agent_id.is_(None)
+            if agent_id is None
+            else Conversation.agent_id == agent_id,
+        )
+        .values(state=ConversationState.agent, agent_id=to_agent_id, updated_at=utcnow())
+        .returning(Conversation.id)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 async def set_locale(session: AsyncSession, conversation_id: int, locale: str) -> None:

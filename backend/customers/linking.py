@@ -2,7 +2,9 @@
 
 Two ways prove ownership: a one-time deep-link token issued to a logged-in customer, or the
 customer's own shared contact whose phone is on file, confirmed by the contract number. A
-Telegram account belongs to one customer at a time: linking it again moves it.
+Telegram account belongs to one customer at a time: linking it again moves it. Unlinking,
+moving or deactivating cuts the chat's conversation off the previous customer in the same
+transaction (dialogs/access.py).
 
 Tokens are kept in Redis by their SHA-256 only, so a Redis dump does not hold usable links; a
 token is consumed with GETDEL, so two concurrent `/start <token>` cannot both link.
@@ -24,6 +26,7 @@ from backend.models import ChannelIdentity, Customer, utcnow
 from backend.models.enums import Channel
 from backend.redis import Redis
 from backend.validation import normalize_phone
+from dialogs import access
 
 LINK_TOKEN_TTL = 600  # seconds (isp-product.md: a one-time token, 10 min)
 _LINK_KEY = "tg:link:{}"
@@ -86,6 +89,15 @@ async def link_telegram(
         identity.unreachable_reason = None
         identity.last_seen_at = utcnow()
     await session.flush()
+    # the chat speaks for this customer from now on; another customer's flow in it is cut
+    await access.cut_chats(
+        session,
+        Channel.telegram.value,
+        [str(telegram_user_id)],
+        to_customer=customer_id,
+        actor=actor,
+        reason="telegram.link",
+    )
     await audit.record(
         session,
         "telegram.link",
@@ -104,8 +116,18 @@ async def unlink_telegram(
     actor: Actor | None,
     telegram_user_id: int | None = None,
 ) -> int:
-    """Remove the customer's Telegram link(s) - one account when `telegram_user_id` is given.
-    Returns how many were removed (0 is not an error: unlinking twice is harmless)."""
+    """Remove the customer's Telegram link(s) - one account when `telegram_user_id` is given -
+    and cut the chats of those accounts off the customer at once (every process's next turn
+    there is anonymous). Returns how many were removed (0 is not an error: unlinking twice is
+    harmless)."""
+    removed, _ = await _unlink(session, customer_id, actor, telegram_user_id)
+    return removed
+
+
+async def _unlink(
+    session: AsyncSession, customer_id: int, actor: Actor | None, telegram_user_id: int | None
+) -> tuple[int, list[int]]:
+    """(links removed, conversations cut)"""
     stmt = delete(ChannelIdentity).where(
         ChannelIdentity.channel == Channel.telegram,
         ChannelIdentity.customer_id == customer_id,
@@ -114,6 +136,17 @@ async def unlink_telegram(
         stmt = stmt.where(ChannelIdentity.external_id == str(telegram_user_id))
     removed = await session.execute(stmt.returning(ChannelIdentity.external_id))
     external_ids = list(removed.scalars())
+    chats = [str(telegram_user_id)] if telegram_user_id is not None else []
+    cut = await access.cut_chats(
+        session,
+        Channel.telegram.value,
+        sorted({*external_ids, *chats}),
+        to_customer=None,
+        actor=actor,
+        reason="telegram.unlink",
+        # all accounts: any Telegram conversation still naming the customer goes too
+        customer_id=customer_id if telegram_user_id is None else None,
+    )
     if external_ids:
         await audit.record(
             session,
@@ -123,7 +156,20 @@ async def unlink_telegram(
             customer_id,
             telegram_user_ids=[int(x) for x in external_ids],
         )
-    return len(external_ids)
+    return len(external_ids), cut
+
+
+async def cut_customer_access(
+    session: AsyncSession, customer_id: int, actor: Actor | None
+) -> list[int]:
+    """For deactivating the customer: unlink every Telegram account (the bot resolves the
+    customer from the link on each update) and make every conversation of the customer, on
+    every channel, anonymous. Returns the ids of the conversations cut."""
+    _, cut = await _unlink(session, customer_id, actor, None)
+    cut += await access.cut_customer(
+        session, customer_id, actor=actor, reason="customer.deactivated"
+    )
+    return sorted(cut)
 
 
 async def customers_with_phone(session: AsyncSession, phone: str) -> list[int]:

@@ -1,5 +1,7 @@
 """The agent API: the queue of conversations waiting for an agent, claiming one (atomic),
-replying, handing back to the bot, closing, and the transcript. Agents and admins with 2FA.
+replying, handing back to the bot, transferring to another agent, closing, and the transcript.
+Agents and admins with 2FA. An agent lists the queue and their own conversations; opening any
+other is allowed and audited (dialogs/handover.py).
 
 Replies are stored in the transcript and handed to the channel adapters through the outbox
 (kind `conversation.agent_reply`); this API sends nothing itself."""
@@ -18,7 +20,8 @@ from backend.billing.tasks import business_today
 from backend.customers import service as customers
 from backend.deps import CurrentStaff, RedisDep, SessionDep, SettingsDep, actor_of
 from backend.errors import NotFound
-from backend.models import Channel, ConversationState
+from backend.models import Channel, ConversationMessage, ConversationState
+from backend.params import IdPath
 from backend.webchat.agent_schemas import (
     AttachmentOut,
     BotState,
@@ -28,8 +31,10 @@ from backend.webchat.agent_schemas import (
     ConversationOut,
     CustomerSummary,
     MessageCreated,
+    MessageList,
     MessageOut,
     ReplyIn,
+    TransferIn,
 )
 from bot import files as telegram_files
 from dialogs import handover, transcript
@@ -85,6 +90,10 @@ def _out(conv: ConversationRow) -> ConversationOut:
     )
 
 
+# Why an agent opens a conversation outside their lists; written to the audit log.
+Reason = Annotated[str | None, Query(min_length=1, max_length=500)]
+
+
 @router.get("/agent/conversations")
 async def conversation_queue(
     session: SessionDep,
@@ -92,14 +101,16 @@ async def conversation_queue(
     state: Annotated[ConversationState, Query()] = ConversationState.waiting_agent,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ConversationList:
-    """Conversations in a state, the longest waiting first."""
-    rows = await handover.queue(session, state, limit=limit)
+    """Conversations in a state, the longest waiting first: `waiting_agent` (the queue) for
+    everyone; `agent`: the caller's own (claimed or transferred to them), every held one for an
+    admin; `bot` and `closed` for admins only (403 `list_not_allowed`)."""
+    rows = await handover.queue(session, state, actor_of(staff), limit=limit)
     return ConversationList(items=[_out(c) for c in rows])
 
 
 @router.post("/agent/conversations/{conversation_id}/claim")
 async def claim_conversation(
-    conversation_id: int, session: SessionDep, settings: SettingsDep, staff: CurrentStaff
+    conversation_id: IdPath, session: SessionDep, settings: SettingsDep, staff: CurrentStaff
 ) -> ConversationOut:
     """Take a waiting conversation. Of two agents claiming at once exactly one wins; the other
     gets 409 `already_claimed`."""
@@ -108,7 +119,7 @@ async def claim_conversation(
 
 @router.post("/agent/conversations/{conversation_id}/messages", status_code=201)
 async def reply_to_customer(
-    conversation_id: int, body: ReplyIn, session: SessionDep, staff: CurrentStaff
+    conversation_id: IdPath, body: ReplyIn, session: SessionDep, staff: CurrentStaff
 ) -> MessageCreated:
     """Reply with text or one of the customer's documents (only the agent holding it)."""
     message_id = await handover.reply(
@@ -119,7 +130,7 @@ async def reply_to_customer(
 
 @router.post("/agent/conversations/{conversation_id}/release")
 async def release_conversation(
-    conversation_id: int,
+    conversation_id: IdPath,
     session: SessionDep,
     settings: SettingsDep,
     redis: RedisDep,
@@ -134,10 +145,12 @@ async def release_conversation(
 
 @router.post("/agent/conversations/{conversation_id}/close")
 async def close_conversation(
-    conversation_id: int, body: CloseIn, session: SessionDep, settings: SettingsDep,
+    conversation_id: IdPath, body: CloseIn, session: SessionDep, settings: SettingsDep,
     staff: CurrentStaff,
 ) -> ConversationOut:  # fmt: skip
-    """Close with a resolution; the customer's next message reopens it with the bot."""
+    """Close with a resolution; the customer's next message reopens it with the bot. Only a
+    conversation waiting for or held by an agent (409 `not_handed_over` while with the bot),
+    by the agent holding it or an admin (403 `not_your_conversation`)."""
     return _out(
         await handover.close(
             session, settings, conversation_id, actor_of(staff), resolution=body.resolution
@@ -145,16 +158,68 @@ async def close_conversation(
     )
 
 
+@router.post("/agent/conversations/{conversation_id}/transfer")
+async def transfer_conversation(
+    conversation_id: IdPath, body: TransferIn, session: SessionDep, settings: SettingsDep,
+    staff: CurrentStaff,
+) -> ConversationOut:  # fmt: skip
+    """Hand the conversation to another agent or admin (the holder or an admin; an admin may
+    also assign a waiting one). It is in their list from then on and no longer in the previous
+    holder's. 404 `agent_not_found`, 409 `already_holder` / `not_handed_over`."""
+    return _out(
+        await handover.transfer(
+            session, settings, conversation_id, actor_of(staff), to_agent_id=body.agent_id
+        )
+    )
+
+
+def _message_out(conv: ConversationRow, m: ConversationMessage) -> MessageOut:
+    return MessageOut(
+        id=m.id,
+        direction=m.direction.value,
+        sender=m.sender.value,
+        agent_id=m.agent_id,
+        text=m.text,
+        item=(m.payload or {}).get("item"),
+        attachments=[
+            _attachment_out(conv.id, m.id, i, a)
+            for i, a in enumerate(_attachments(m.payload or {}))
+        ],
+        created_at=m.created_at,
+    )
+
+
+@router.get("/agent/conversations/{conversation_id}/messages")
+async def conversation_messages(
+    conversation_id: IdPath,
+    session: SessionDep,
+    staff: CurrentStaff,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    reason: Reason = None,
+) -> MessageList:
+    """The transcript alone (newest `limit` messages, oldest first). A conversation outside the
+    caller's lists is shown too, and the look is audited (`conversation.viewed`, with `reason`)."""
+    found = await handover.detail(
+        session, conversation_id, actor_of(staff), limit=limit, reason=reason
+    )
+    return MessageList(items=[_message_out(found.conversation, m) for m in found.messages])
+
+
 @router.get("/agent/conversations/{conversation_id}")
 async def conversation_detail(
-    conversation_id: int,
+    conversation_id: IdPath,
     session: SessionDep,
     settings: SettingsDep,
     staff: CurrentStaff,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
+    reason: Reason = None,
 ) -> ConversationDetail:
-    """The transcript (newest `limit` messages), the bot's flow and slots, and the customer."""
-    found = await handover.detail(session, conversation_id, limit=limit)
+    """The transcript (newest `limit` messages), the bot's flow and slots, and the customer. A
+    conversation outside the caller's lists (the queue and their own) is shown too, and the look
+    is audited (`conversation.viewed`, with `reason`)."""
+    found = await handover.detail(
+        session, conversation_id, actor_of(staff), limit=limit, reason=reason
+    )
     conv = found.conversation
     customer = None
     if conv.customer_id is not None:
@@ -183,22 +248,7 @@ async def conversation_detail(
             misses=found.flow.misses,
         ),
         customer=customer,
-        messages=[
-            MessageOut(
-                id=m.id,
-                direction=m.direction.value,
-                sender=m.sender.value,
-                agent_id=m.agent_id,
-                text=m.text,
-                item=(m.payload or {}).get("item"),
-                attachments=[
-                    _attachment_out(conv.id, m.id, i, a)
-                    for i, a in enumerate(_attachments(m.payload or {}))
-                ],
-                created_at=m.created_at,
-            )
-            for m in found.messages
-        ],
+        messages=[_message_out(conv, m) for m in found.messages],
     )
 
 
@@ -208,25 +258,30 @@ async def conversation_detail(
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
 async def attachment(
-    conversation_id: int,
-    message_id: int,
+    conversation_id: IdPath,
+    message_id: IdPath,
     index: Annotated[int, Path(ge=0, le=99)],
     session: SessionDep,
     settings: SettingsDep,
     staff: CurrentStaff,
+    reason: Reason = None,
 ) -> Response:
-    """A photo, file or voice message the customer sent (fetched from Telegram on demand)."""
+    """A photo, file or voice message the customer sent (fetched from Telegram on demand). From
+    a conversation outside the caller's lists it is served too, and audited."""
     message = await transcript.message_in(session, conversation_id, message_id)
-    conv = await transcript.get(session, conversation_id) if message is not None else None
     items = _attachments(message.payload or {}) if message else []
-    if conv is None or message is None or index >= len(items):
+    if message is None or index >= len(items):
         raise AttachmentNotFound()
+    conv = await handover.open_for(
+        session, conversation_id, actor_of(staff), reason=reason, what="attachment"
+    )
     item = items[index]
     file_id = item.get("file_id") if isinstance(item, dict) else None
     if not file_id or conv.channel != Channel.telegram.value:
         raise AttachmentNotFound()
-    # the session is not needed while Telegram answers; give its connection back first
-    await session.rollback()
+    # the session is not needed while Telegram answers; give its connection back first (and
+    # keep the audit row of the look)
+    await session.commit()
     data = await telegram_files.fetch_file(settings, str(file_id))
     filename = item.get("filename") or f"{item.get('kind', 'file')}-{message_id}-{index}"
     media_type = _KIND_TYPES.get(str(item.get("kind"))) or (

@@ -31,6 +31,12 @@ class CloseIn(Strict):
     resolution: Annotated[str, Field(min_length=1, max_length=500)]
 
 
+class TransferIn(Strict):
+    agent_id: Annotated[int, Field(strict=True, ge=1, le=2**63 - 1)] = Field(
+        description="the agent or admin who takes the conversation over"
+    )
+
+
 class ConversationOut(BaseModel):
     id: int
     channel: str
@@ -81,6 +87,10 @@ class BotState(BaseModel):
     step: str | None
     slots: dict[str, Any]
     misses: int
+
+
+class MessageList(BaseModel):
+    items: list[MessageOut]
 
 
 class ConversationDetail(BaseModel):

@@ -102,9 +102,10 @@ async def test_handover_round_trip(
     replies = await chat.say("баланс")
     assert texts(replies).startswith(t("dialogs-balance", locale, amount=1)[:5])
 
+    # back with the bot, it is no longer the agent's to close
     r = await api.post(f"/api/v1/agent/conversations/{conv_id}/close", headers=headers,
                        json={"resolution": "answered"})  # fmt: skip
-    assert r.json()["state"] == "closed"
+    assert r.status_code == 409 and r.json()["error"] == "not_handed_over"
 
 
 async def test_two_agents_claim_at_once(
