@@ -31,10 +31,12 @@ from aiogram.types import (
     User,
 )
 
+from backend.audit import service as audit
 from backend.db import unit_of_work
 from backend.errors import AppError
 from backend.i18n import SUPPORTED_LOCALES, major, t
 from backend.logging import get_logger
+from backend.models import PaymentStatus
 from backend.payments import service as payments
 from backend.state import Resources
 from bot import inbox
@@ -214,7 +216,13 @@ async def on_pre_checkout(query: PreCheckoutQuery, resources: Resources, locale:
     await query.answer(ok=False, error_message=t(key, locale))
 
 
-async def on_successful_payment(message: Message, resources: Resources, locale: str) -> None:
+async def on_successful_payment(
+    message: Message, resources: Resources, locale: str, event_update: Update
+) -> None:
+    """Money already taken: credited once per charge. A failure of the database is raised, so
+    the inbox retries the update (and alerts when it keeps failing); a charge that matches no
+    payment, or not its amount, is left for staff in the audit log and the customer is told
+    it will be checked."""
     paid = message.successful_payment
     assert paid is not None  # the filter guarantees it
     try:
@@ -229,13 +237,21 @@ async def on_successful_payment(message: Message, resources: Resources, locale: 
                 paid.currency,
             )
     except AppError as exc:
-        # money was taken for a payload we cannot match: logged for staff; the customer is
-        # told something went wrong rather than nothing
-        log.error("successful_payment not credited", code=exc.code, chat_id=message.chat.id)
-        await message.answer(t("dialogs-error", locale))
+        # money was taken for a payload we cannot match: staff see it in the audit log
+        await _unmatched_payment(resources, message, event_update.update_id, exc.code)
+        await message.answer(t("telegram-payment-under-review", locale))
         return
     if not outcome.credited:
-        return  # a redelivered update: the customer was told already
+        if outcome.payment.status is PaymentStatus.failed:
+            # the amount or currency did not match: payments.credit() audited it
+            log.error(
+                "successful_payment not credited",
+                code="payment_amount_mismatch",
+                payment_id=outcome.payment.id,
+                chat_id=message.chat.id,
+            )
+            await message.answer(t("telegram-payment-under-review", locale))
+        return  # else a redelivered update: the customer was told already
     if outcome.balance is None:
         await message.answer(t("payments-status-succeeded", locale))
         return
@@ -248,6 +264,33 @@ async def on_successful_payment(message: Message, resources: Resources, locale: 
             balance=major(outcome.balance),
         )
     )
+
+
+UNMATCHED_PAYMENT = "payment.telegram_unmatched"  # the audit action staff look for
+
+
+async def _unmatched_payment(
+    resources: Resources, message: Message, update_id: int, code: str
+) -> None:
+    paid = message.successful_payment
+    assert paid is not None
+    log.error("successful_payment not credited", code=code, chat_id=message.chat.id,
+              update_id=update_id)  # fmt: skip
+    async with unit_of_work(resources.sessionmaker) as session:
+        await audit.record(
+            session,
+            UNMATCHED_PAYMENT,
+            audit.SYSTEM,
+            "telegram_update",
+            update_id,
+            reason=code,
+            amount=paid.total_amount,
+            currency=paid.currency,
+            invoice_payload=paid.invoice_payload[:128],
+            telegram_payment_charge_id=paid.telegram_payment_charge_id[:128],
+            provider_payment_charge_id=paid.provider_payment_charge_id[:128],
+            chat_id=message.chat.id,
+        )
 
 
 async def on_my_chat_member(event: ChatMemberUpdated, resources: Resources) -> None:

@@ -2,7 +2,8 @@
 (at-most-once), so the loop here is ours: getUpdates -> store the whole batch in the inbox ->
 only then advance the offset (the next getUpdates acknowledges) -> process each chat's rows
 in the background, in update_id order (bot.inbox). A crash anywhere after the store loses
-nothing: recover() at the next start processes what is pending."""
+nothing: recover() at the next start processes what is pending, and while the process runs
+inbox.maintain() retries what failed (PostgreSQL or Redis away) once they are back."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.state import Resources
 from bot import commands, delivery, inbox
+from bot.engine import BotEngine
 from bot.factory import create_bot, create_dispatcher
-from dialogs.engine import Engine
 
 log = get_logger("bot.runner")
 
@@ -44,6 +45,7 @@ def max_concurrent_chats(settings: Settings) -> int:
 
 
 ERROR_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+STORE_BACKOFF_MAX = 5.0  # seconds between tries to store a batch while PostgreSQL is away
 STOP_GRACE = 20.0  # seconds in-flight turns get to finish on stop
 
 
@@ -121,9 +123,13 @@ class Poller:
     def _spawn(self, chat_id: int | None, update_id: int) -> None:
         async def run() -> int:
             async with self._slots:
-                return await inbox.drain(
-                    self.resources, self.bot, self.dispatcher, chat_id, update_id
-                )
+                try:
+                    return await inbox.drain(
+                        self.resources, self.bot, self.dispatcher, chat_id, update_id
+                    )
+                except Exception:  # stored: the retry sweep (inbox.maintain) processes it
+                    log.exception("telegram chat deferred", chat_id=chat_id)
+                    return 0
 
         task = asyncio.create_task(run())
         self._tasks.add(task)
@@ -147,6 +153,17 @@ class Poller:
                 failures += 1
                 log.warning("telegram polling failed", error=type(exc).__name__, retry_in=delay)
                 await self._pause(delay)
+            except Exception as exc:
+                # Storing the batch failed (PostgreSQL away): the offset did not move, so
+                # Telegram gives the same updates again once storing works.
+                if not inbox.is_outage(exc):
+                    log.exception("telegram polling round failed")
+                # short: Telegram's own backoff is not needed, the database is back any moment
+                delay = min(STORE_BACKOFF_MAX, ERROR_BACKOFF[min(failures, len(ERROR_BACKOFF) - 1)])
+                failures += 1
+                log.warning("telegram updates not stored", error=type(exc).__name__,
+                            retry_in=delay)  # fmt: skip
+                await self._pause(delay)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.idle(), STOP_GRACE)
 
@@ -167,7 +184,7 @@ async def build(
     async with unit_of_work(resources.sessionmaker) as db:
         nlu.set_tariff_names(await inbox.active_tariff_names(db))
     bot = create_bot(settings, session)
-    dispatcher = create_dispatcher(resources, Engine(resources, nlu))
+    dispatcher = create_dispatcher(resources, BotEngine(resources, nlu))
     # What is alive now (the NLU's model, the app, the libraries) lives as long as the process:
     # moved out of the collector's sight, full collections stop walking ~300 MB on every turn.
     gc.collect()
@@ -191,6 +208,7 @@ async def run_polling(
     bot, dp = await build(settings, res, session)
     poller = Poller(res, bot, dp)
     sender: asyncio.Task[None] | None = None
+    keeper: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -200,7 +218,15 @@ async def run_polling(
         # getUpdates answers 409 while a webhook is set; pending updates are kept
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands_safely(bot)
+        # this process's sign of life before its first lock; then what a crash left
+        await inbox.inbox_of(res, dp).sign_of_life(force=True)
         await inbox.recover(res, bot, dp)
+        # failed and left-behind rows are retried while the process runs
+        keeper = asyncio.create_task(
+            inbox.maintain(
+                res, bot, dp, poller.stop_event, concurrency=max_concurrent_chats(settings)
+            )
+        )
         # agent replies and operator notices from the outbox go out beside the polling
         sender = asyncio.create_task(delivery.run_delivery_loop(res, bot, poller.stop_event))
         if poller_ready is not None:
@@ -211,6 +237,9 @@ async def run_polling(
         if sender is not None:
             poller.stop()
             await sender
+        if keeper is not None:
+            poller.stop()
+            await keeper
         if handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

@@ -57,7 +57,7 @@ def get_router() -> APIRouter:
             return _error(503, "bot_not_ready", "the bot is starting")
         try:
             update: Any = json.loads(await request.body())
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past the parser's stack
             return _error(400, "bad_request", "the body is not JSON")
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             return _error(400, "bad_request", "not a Telegram update")
@@ -74,6 +74,7 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
     bot, dp = await build(settings, resources)
     _BOTS[id(resources)] = WebhookBot(bot, dp)
     sender: asyncio.Task[None] | None = None
+    keeper: asyncio.Task[None] | None = None
     try:
         await dp.emit_startup(bot=bot)
         secret = settings.telegram_webhook_secret
@@ -85,17 +86,23 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
             max_connections=max_concurrent_chats(settings),
             drop_pending_updates=False,
         )
+        await inbox.inbox_of(resources, dp).sign_of_life(force=True)
         await inbox.recover(resources, bot, dp)
+        # failed and left-behind rows are retried while the process runs
+        keeper = asyncio.create_task(
+            inbox.maintain(resources, bot, dp, stop, concurrency=max_concurrent_chats(settings))
+        )
         await set_commands_safely(bot)
         # agent replies from the outbox; SKIP LOCKED keeps several API processes from doubling
         sender = asyncio.create_task(delivery.run_delivery_loop(resources, bot, stop))
         log.info("telegram webhook registered", url=settings.public_url.rstrip("/") + PATH)
         await stop.wait()
     finally:
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        for task in (sender, keeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         _BOTS.pop(id(resources), None)
         await dp.emit_shutdown(bot=bot)
         await bot.session.close()

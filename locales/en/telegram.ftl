@@ -24,6 +24,7 @@ telegram-unlink-cancelled = All right, the contract stays connected.
 telegram-payment-credited = ✅ { NUMBER($amount, minimumFractionDigits: 2) } RUB credited · balance { NUMBER($balance, minimumFractionDigits: 2) } RUB
 telegram-payment-credited-restored = ✅ { NUMBER($amount, minimumFractionDigits: 2) } RUB credited · balance { NUMBER($balance, minimumFractionDigits: 2) } RUB
     The internet will be back within 2 minutes.
+telegram-payment-under-review = Your payment was received but could not be credited automatically. We will check it and credit it by hand; there is nothing you need to do.
 
 ## Group chats (TELEGRAM_GROUP_CHATS=true; bot/handlers.py)
 telegram-group-private = I answer in a private chat, so that your account stays private. Write to me there.

@@ -24,6 +24,7 @@ telegram-unlink-cancelled = Хорошо, договор остаётся под
 telegram-payment-credited = ✅ Зачислено { NUMBER($amount, minimumFractionDigits: 2) } ₽ · баланс { NUMBER($balance, minimumFractionDigits: 2) } ₽
 telegram-payment-credited-restored = ✅ Зачислено { NUMBER($amount, minimumFractionDigits: 2) } ₽ · баланс { NUMBER($balance, minimumFractionDigits: 2) } ₽
     Интернет включится в течение 2 минут.
+telegram-payment-under-review = Платёж получен, но зачислить его автоматически не удалось. Мы проверим его и зачислим вручную, писать ничего не нужно.
 
 ## Group chats (TELEGRAM_GROUP_CHATS=true; bot/handlers.py)
 telegram-group-private = Я отвечаю в личных сообщениях, чтобы данные вашего договора не видели другие. Напишите мне туда.
