@@ -25,14 +25,10 @@ log = get_logger("main")
 
 
 async def _migrate(settings: Settings) -> None:
-    from backend.db import create_engine
-    from backend.migrate import upgrade
+    from backend.migrate import migrate_database
 
-    engine = create_engine(settings)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+    # as the schema's owner: MIGRATE_DATABASE_URL, or DATABASE_URL when that is empty
+    await migrate_database(settings)
 
 
 async def _seed(settings: Settings) -> bool:
@@ -126,23 +122,40 @@ def cmd_seed(settings: Settings) -> None:
     log.info("demo data created" if created else "demo data already present")
 
 
-async def _billing_run(settings: Settings, day: str | None) -> None:
+async def _billing_run(settings: Settings, day: str | None) -> int:
+    """Print the JSON report (with `days_run`, `caught_up` and `gap_refused`); the exit status
+    is 3 when a gap of missed days was refused (docs/billing.md, "Missed days")."""
     import json
     from datetime import date
 
     from backend.billing.tasks import billing_run
     from backend.state import Resources
 
+    try:
+        run_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        print(f"billing-run: --date must be YYYY-MM-DD, not {day!r}", file=sys.stderr)
+        return 2
     res = Resources.create(settings)
     try:
-        report = await billing_run(res, date.fromisoformat(day) if day else None)
+        report = await billing_run(res, run_day)
         print(json.dumps(report.as_dict(), ensure_ascii=False))
     finally:
         await res.close()
+    if report.gap_refused is not None:
+        print(
+            f"billing-run: {report.gap_refused['days']} missed days "
+            f"({report.gap_refused['first']}..{report.gap_refused['last']}) were not charged",
+            file=sys.stderr,
+        )
+        return 3
+    return 0
 
 
 def cmd_billing_run(settings: Settings, day: str | None = None) -> None:
-    asyncio.run(_billing_run(settings, day))
+    status = asyncio.run(_billing_run(settings, day))
+    if status:
+        raise SystemExit(status)
 
 
 def cmd_nlu(action: str | None, path: str | None) -> None:

@@ -30,8 +30,8 @@ def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -
     cursor.close()
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    url = settings.effective_database_url
+def create_engine(settings: Settings, *, url: str | None = None) -> AsyncEngine:
+    url = url or settings.effective_database_url
     kwargs: dict[str, Any] = {"echo": settings.db_echo}
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[-1]
@@ -46,6 +46,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if url.startswith("sqlite"):
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def create_migration_engine(settings: Settings) -> AsyncEngine:
+    """The engine migrations run on: the schema owner's MIGRATE_DATABASE_URL when it is set
+    (the app itself may then run as a role that cannot alter tables, docs/security.md),
+    otherwise DATABASE_URL."""
+    return create_engine(settings, url=settings.migrate_database_url or None)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

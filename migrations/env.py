@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from backend.config import get_settings
-from backend.db import create_engine
+from backend.db import create_migration_engine
 from backend.models import Base
 
 config = context.config
@@ -36,11 +36,15 @@ def do_run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = create_engine(get_settings())
-    async with engine.connect() as connection:
-        await connection.run_sync(do_run_migrations)
-        await connection.commit()
-    await engine.dispose()
+    # as the schema's owner (MIGRATE_DATABASE_URL), with SQLite's foreign keys handled as
+    # `python main.py migrate` handles them
+    from backend.migrate import run_migrations
+
+    engine = create_migration_engine(get_settings())
+    try:
+        await run_migrations(engine, do_run_migrations)
+    finally:
+        await engine.dispose()
 
 
 def run_migrations_online() -> None:

@@ -36,3 +36,9 @@ async def search(
     if before_id:
         query = query.where(AuditEntry.id < before_id)
     return list((await session.scalars(query)).all())
+
+
+async def latest(session: AsyncSession, action: str) -> AuditEntry | None:
+    """The newest entry of an action (the audit log only grows: the highest id is the newest)."""
+    query = select(AuditEntry).where(AuditEntry.action == action)
+    return await session.scalar(query.order_by(AuditEntry.id.desc()).limit(1))

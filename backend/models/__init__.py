@@ -8,6 +8,7 @@ from backend.models.channel_identity import ChannelIdentity
 from backend.models.conversation import Conversation, ConversationMessage
 from backend.models.customer import Customer
 from backend.models.document import Document
+from backend.models.enrolment_link import EnrolmentLink
 from backend.models.enums import (
     BillingPeriod,
     BillingRunStatus,
@@ -57,6 +58,7 @@ __all__ = [
     "Customer",
     "Document",
     "DocumentKind",
+    "EnrolmentLink",
     "IdempotencyKey",
     "Invoice",
     "InvoiceStatus",

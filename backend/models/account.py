@@ -14,7 +14,7 @@ class Account(IdMixin, TimestampMixin, Base):
     __tablename__ = "accounts"
 
     customer_id: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+        BigIntPK, ForeignKey("customers.id", ondelete="RESTRICT"), unique=True
     )
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     balance: Mapped[int] = mapped_column(BigInteger, default=0)  # minor units (kopecks)
@@ -28,7 +28,9 @@ class Transaction(IdMixin, TimestampMixin, Base):
         Index("ix_transactions_account_created", "account_id", "created_at"),
     )
 
-    account_id: Mapped[int] = mapped_column(BigIntPK, ForeignKey("accounts.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(
+        BigIntPK, ForeignKey("accounts.id", ondelete="RESTRICT")
+    )
     amount: Mapped[int] = mapped_column(BigInteger)  # signed minor units
     currency: Mapped[str] = mapped_column(String(3))
     reason: Mapped[TransactionReason] = mapped_column(str_enum(TransactionReason, "txn_reason"))
@@ -37,5 +39,5 @@ class Transaction(IdMixin, TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(String(255))
     balance_after: Mapped[int] = mapped_column(BigInteger)
     created_by_user_id: Mapped[int | None] = mapped_column(
-        BigIntPK, ForeignKey("users.id", ondelete="SET NULL")
+        BigIntPK, ForeignKey("users.id", ondelete="RESTRICT")
     )

@@ -21,7 +21,7 @@ class AuditEntry(IdMixin, Base):
 
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor_user_id: Mapped[int | None] = mapped_column(
-        BigIntPK, ForeignKey("users.id", ondelete="SET NULL"), index=True
+        BigIntPK, ForeignKey("users.id", ondelete="RESTRICT"), index=True
     )
     actor_role: Mapped[str | None] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(64), index=True)

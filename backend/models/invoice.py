@@ -14,7 +14,7 @@ class Invoice(IdMixin, TimestampMixin, Base):
 
     number: Mapped[str] = mapped_column(String(32), unique=True)
     customer_id: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+        BigIntPK, ForeignKey("customers.id", ondelete="RESTRICT"), index=True
     )
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units
     # Credits allocated to this invoice, oldest invoice first; paid when it reaches `amount`.

@@ -16,7 +16,7 @@ class PromisedPayment(IdMixin, TimestampMixin, Base):
     __table_args__ = (Index("ix_promised_payments_status_expires", "status", "expires_at"),)
 
     customer_id: Mapped[int] = mapped_column(
-        BigIntPK, ForeignKey("customers.id", ondelete="CASCADE"), index=True
+        BigIntPK, ForeignKey("customers.id", ondelete="RESTRICT"), index=True
     )
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units
     fee: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -347,3 +347,52 @@ def test_files_the_image_needs_are_not_ignored():
     for path in needed:
         assert (ROOT_DIR / path).exists(), path
         assert not any(Path(path).match(p) or path == p.rstrip("/") for p in patterns), path
+
+
+# --- database roles (docs/security.md, "Database roles") ----------------------------------
+
+
+def _db_user(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return str(make_url(url).username)
+
+
+def test_app_runs_as_a_non_superuser_role_and_migrations_as_the_owner():
+    owner = str(SERVICES["postgres"]["environment"]["POSTGRES_USER"])  # the image's superuser
+    for name in ("api", "worker", "bot"):
+        env = SERVICES[name]["environment"]
+        app_user = _db_user(str(env["DATABASE_URL"]))
+        assert app_user != owner, f"{name} must not connect as the owner (a superuser)"
+        assert app_user == "provider_desk_app"
+        assert "MIGRATE_DATABASE_URL" not in env, f"{name} must not hold the owner's password"
+    migrate = SERVICES["migrate"]["environment"]
+    assert _db_user(str(migrate["MIGRATE_DATABASE_URL"])) == owner
+    assert "@postgres:5432/provider_desk" in str(migrate["MIGRATE_DATABASE_URL"])
+    assert migrate["DATABASE_URL"] == SERVICES["api"]["environment"]["DATABASE_URL"]
+
+
+def test_postgres_creates_the_app_role_on_a_new_volume():
+    postgres = SERVICES["postgres"]
+    mounts = {}
+    for volume in postgres["volumes"]:
+        source, _, target = str(volume).partition(":")
+        mounts[target.rsplit(":ro", 1)[0]] = source
+    init = [t for t in mounts if t.startswith("/docker-entrypoint-initdb.d/")]
+    assert len(init) == 1, "one init script creates the roles"
+    script = ROOT_DIR / mounts[init[0]]
+    assert script.suffix == ".sh" and script.stat().st_mode & 0o111, "an executable .sh"
+    text = script.read_text(encoding="utf-8")
+    # it runs scripts/db-roles.sql (mounted outside initdb.d, or it would run bare) for the role
+    # the app services connect as, with the password they use
+    [sql_target] = [t for t, s in mounts.items() if s == "./scripts/db-roles.sql"]
+    assert not sql_target.startswith("/docker-entrypoint-initdb.d/")
+    assert f"-f {sql_target}" in text
+    app_url = str(SERVICES["api"]["environment"]["DATABASE_URL"])
+    assert "${POSTGRES_APP_USER:-provider_desk_app}" in text
+    assert "$POSTGRES_APP_PASSWORD" in text
+    assert "${POSTGRES_APP_PASSWORD:-provider-desk-app}@" in app_url
+    assert postgres["environment"]["POSTGRES_APP_PASSWORD"] == (
+        "${POSTGRES_APP_PASSWORD:-provider-desk-app}"
+    )
+    assert '-v owner="$POSTGRES_USER"' in text

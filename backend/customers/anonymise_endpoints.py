@@ -1,0 +1,50 @@
+"""Admin: erase a customer's personal data (152-FZ), keeping money, documents and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from pydantic import BaseModel
+
+from backend.billing.tasks import business_today
+from backend.customers import anonymise
+from backend.deps import CurrentAdmin, ResourcesDep, SessionDep
+
+router = APIRouter(prefix="/admin/customers", tags=["admin"])
+
+CustomerId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+class AnonymisedOut(BaseModel):
+    customer_id: int
+    contract_number: str
+    user_id: int | None
+    conversations_deleted: int
+    devices_removed: int
+    tickets_redacted: int
+    anonymised_at: datetime
+
+
+@router.post(
+    "/{customer_id}/anonymise",
+    responses={
+        409: {
+            "description": "`customer_not_settled` (with `open`: what is still open) or "
+            "`customer_already_anonymised`"
+        }
+    },
+)
+async def anonymise_customer(
+    customer_id: CustomerId, principal: CurrentAdmin, session: SessionDep, res: ResourcesDep
+) -> AnonymisedOut:
+    """Admins only. Replace the customer's name, contacts and address, deactivate and erase
+    their sign-in, unlink their Telegram and devices, delete their conversations and redact
+    their tickets. The contract number, account, ledger, invoices, payments, documents and the
+    audit log stay. Refused (409 `customer_not_settled`) while the balance is not zero or an
+    invoice, payment, promised payment, subscription or ticket is open."""
+    outcome = await anonymise.anonymise_customer(
+        session, res, principal, customer_id, business_today(res.settings)
+    )
+    return AnonymisedOut(**outcome)
