@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from backend.audit.endpoints import router as audit_router
+from backend.auth.admin_endpoints import enrolment_router as auth_enrolment_router
+from backend.auth.admin_endpoints import router as admin_users_router
 from backend.auth.endpoints import router as auth_router
 from backend.billing.actions import router as billing_actions_router
 from backend.billing.endpoints import router as billing_router
+from backend.customers.anonymise_endpoints import router as customers_anonymise_router
 from backend.customers.endpoints import router as customers_router
 from backend.customers.linking_endpoints import router as linking_router
 from backend.documents.endpoints import router as documents_router
@@ -25,12 +28,15 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     billing_router,  # first: the balance is the hottest read and routes are matched in order
     auth_router,
     customers_router,
+    customers_anonymise_router,
     linking_router,
     billing_actions_router,
     support_router,
     documents_router,
     documents_generate_router,
     audit_router,
+    admin_users_router,
+    auth_enrolment_router,
     payments_router,
     nlu_router,
     agent_router,

@@ -13,6 +13,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from backend import handlers
 from backend.api import API_PREFIX, DOMAIN_ROUTERS
+from backend.billing import ledger_check
+from backend.billing import metrics as billing_metrics
 from backend.config import Settings, get_settings
 from backend.health import metrics_router
 from backend.health import router as health_router
@@ -21,6 +23,7 @@ from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
 from backend.payments.endpoints import pages_router
 from backend.state import Resources
 from backend.webchat.rasa_endpoints import router as rasa_router
+from bot import inbox as telegram_inbox
 from bot.webhook import get_router as telegram_router
 
 log = get_logger("app")
@@ -34,6 +37,11 @@ def default_roles(settings: Settings, *, with_bot: bool = True) -> list[Backgrou
         from notifications.worker import run_worker
 
         roles.append(run_worker)
+    if settings.run_worker:
+        # pending payments re-checked with their providers (docs/billing.md, Payments)
+        from backend.payments.tasks import run_payment_reconciler
+
+        roles.append(run_payment_reconciler)
     if with_bot and settings.telegram_bot_token is not None and settings.telegram_mode == "webhook":
         # every API process answers Telegram's webhook (behind the load balancer)
         from bot.webhook import run_webhook_role
@@ -45,9 +53,19 @@ def default_roles(settings: Settings, *, with_bot: bool = True) -> list[Backgrou
 
         roles.append(run_bot_role)
     if settings.run_billing_scheduler:
-        from backend.billing.tasks import run_billing_scheduler
+        from backend.billing.tasks import run_billing_scheduler, run_promised_expiry
 
         roles.append(run_billing_scheduler)
+        roles.append(run_promised_expiry)  # on time, not at the next daily run
+    if settings.run_worker:
+        # accounts against their ledger rows, once a business day (docs/operations.md)
+        roles.append(ledger_check.run_ledger_check_scheduler)
+    # the ledger gauges of /metrics, read back from the audit log whichever process checked
+    roles.append(ledger_check.run_ledger_monitor)
+    # the billing gauges of /metrics, read from the database whichever process ran the billing
+    from backend.billing.tasks import run_billing_monitor
+
+    roles.append(run_billing_monitor)
     return roles
 
 
@@ -58,6 +76,9 @@ def create_app(
 ) -> FastAPI:
     settings = settings or (resources.settings if resources else get_settings())
     metrics = Metrics()
+    billing_metrics.register(metrics.registry)
+    ledger_check.register(metrics.registry)
+    telegram_inbox.register_metrics(metrics.registry)  # successful_payment failures and alerts
     background_roles = default_roles(settings) if roles is None else roles
 
     @asynccontextmanager
@@ -98,7 +119,7 @@ def create_app(
     app.state.metrics = metrics
     handlers.install(app)
     app.include_router(health_router)
-    app.include_router(metrics_router(metrics))
+    app.include_router(metrics_router(metrics, settings.metrics_token))
     for router in DOMAIN_ROUTERS:
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(rasa_router)  # the action-server protocol at /rasa/*, not under /api/v1
@@ -124,5 +145,6 @@ def create_app(
         metrics=metrics,
         routes=RouteTemplates(list_paths),
         trusted_proxies=settings.trusted_proxies,
+        hsts=settings.public_url.startswith("https://"),
     )
     return app

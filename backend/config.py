@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT_DIR = Path(__file__).resolve().parent.parent
@@ -49,11 +50,17 @@ class Settings(BaseSettings):
     refresh_absolute_days: int = Field(default=90, ge=1)
     password_min_length: int = 10
 
-    login_failures_per_account_hour: int = 100
+    # From this many failed logins in a row an account (not a login string) is locked for
+    # LOGIN_LOCKOUT_BASE_SECONDS, doubling with each further failure, at most 15 minutes.
+    login_failures_before_lockout: int = Field(default=5, ge=1)
+    login_lockout_base_seconds: int = Field(default=30, ge=1, le=900)
     login_attempts_per_ip_minute: int = 30
     otp_attempts_per_user_5min: int = 5
     recovery_sends_per_account_hour: int = 3
     recovery_code_minutes: int = 15
+    # Password-reset attempts (code checks) per client address and across all clients.
+    password_reset_per_ip_15min: int = Field(default=20, ge=1)
+    password_reset_global_per_minute: int = Field(default=120, ge=1)
     # Lifetime of an admin-issued staff 2FA enrolment link (docs/security.md).
     enrolment_link_hours: int = Field(default=24, ge=1, le=168)
 
@@ -80,13 +87,15 @@ class Settings(BaseSettings):
     telegram_group_chats: bool = False
     fcm_credentials: Path | None = None
     rasa_url: str | None = None
-    rasa_webhook_token: SecretStr | None = None  # required of Rasa at /rasa/webhook when set
+    # Required of Rasa at /rasa/webhook; unset, the bridge is closed (503 rasa_bridge_disabled).
+    rasa_webhook_token: SecretStr | None = None
     alertmanager_token: SecretStr | None = None
 
     # --- billing rules (isp-product.md; every value is the provider's to change) ---------
     billing_timezone: str = "Europe/Moscow"
     # daily_share: a monthly fee is charged day by day (the month's shares add up to the fee);
-    # period_start: the whole monthly fee on the first billing day of the month.
+    # period_start: the whole monthly fee on the first billing day of the month (a mid-month
+    # start pays the rest of that month at once, prorated: docs/billing.md).
     charging_mode: Literal["daily_share", "period_start"] = "daily_share"
     billing_run_hour: int = Field(default=0, ge=0, le=23)  # local hour of the daily run
     billing_chunk_size: int = Field(default=10000, ge=1)  # accounts locked per transaction
@@ -147,6 +156,10 @@ class Settings(BaseSettings):
     yookassa_api_base: str = "https://api.yookassa.ru/v3"
     yookassa_shop_id: str | None = None
     yookassa_secret_key: SecretStr | None = None
+    # Reconciliation (the worker): a payment still pending this long is asked about at its
+    # provider (and again this often); pending locally past the hours, it is marked expired.
+    payment_reconcile_after_minutes: int = Field(default=5, ge=1)
+    payment_pending_expire_hours: int = Field(default=24, ge=1)
     # YooKassa's documented notification source addresses.
     yookassa_allowed_ips: list[str] = Field(
         default_factory=lambda: [
@@ -180,6 +193,18 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses_or_ranges(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"TRUSTED_PROXIES: {entry!r} is not an address or a range"
+                ) from exc
+        return value
 
     @model_validator(mode="after")
     def _public_url_follows_host_and_port(self) -> Settings:

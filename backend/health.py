@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from backend.deps import ResourcesDep
+from backend.errors import NotAuthenticated
 from backend.middleware import Metrics
 
 router = APIRouter(tags=["operations"])
 
 CHECK_TIMEOUT_S = 2.0
+
+
+class MetricsTokenRequired(NotAuthenticated):
+    code = "invalid_token"
+    detail = "a valid METRICS_TOKEN bearer token is required"
 
 
 async def _check_database(res: ResourcesDep) -> str:
@@ -53,11 +61,18 @@ async def health(res: ResourcesDep) -> JSONResponse:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
-def metrics_router(metrics: Metrics) -> APIRouter:
+def metrics_router(metrics: Metrics, token: SecretStr | None = None) -> APIRouter:
+    """`/metrics`; with METRICS_TOKEN set, only for `Authorization: Bearer <token>`."""
     r = APIRouter(tags=["operations"])
+    expected = token.get_secret_value().encode() if token is not None else b""
 
     @r.get("/metrics", include_in_schema=False)
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        if expected:
+            auth = request.headers.get("authorization", "")
+            given = auth[7:].strip().encode() if auth[:7].lower() == "bearer " else b""
+            if not hmac.compare_digest(given, expected):
+                raise MetricsTokenRequired()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return r

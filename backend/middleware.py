@@ -1,8 +1,10 @@
 """Pure ASGI middleware (BaseHTTPMiddleware costs a task per request): request context for the
-audit log, Prometheus metrics, an access log, and a request body size limit."""
+audit log, Prometheus metrics, an access log, security headers, and a request body size
+limit."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
@@ -73,20 +75,60 @@ class RouteTemplates:
         return "unmatched"
 
 
-def _client_ip(scope: Scope, trusted_proxies: list[str]) -> str | None:
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(entries: list[str]) -> list[Network]:
+    """TRUSTED_PROXIES entries: single addresses ("10.0.0.5") or CIDR ranges ("10.0.0.0/24").
+    A malformed entry is a configuration error, not a silently unmatched string."""
+    networks = []
+    for entry in entries:
+        try:
+            networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError as exc:
+            raise ValueError(f"TRUSTED_PROXIES: {entry!r} is not an address or a range") from exc
+    return networks
+
+
+def _is_trusted(address: str, networks: list[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def _client_ip(scope: Scope, trusted: list[Network]) -> str | None:
     client = scope.get("client")
     ip: str | None = str(client[0]) if client else None
-    if ip and ip in trusted_proxies:
-        for name, value in scope.get("headers", []):
-            if name == b"x-forwarded-for":
-                hops = [h.strip() for h in value.decode("latin-1").split(",") if h.strip()]
-                # The client writes the leftmost entries; the rightmost address our own
-                # proxies did not add is the one that reached them.
-                for hop in reversed(hops):
-                    if hop not in trusted_proxies:
-                        return str(hop[:64])
-                return str(hops[0][:64]) if hops else ip
-    return ip
+    if not ip or not trusted or not _is_trusted(ip, trusted):
+        return ip
+    # Several X-Forwarded-For lines are one list, in order (RFC 9110 5.3).
+    hops: list[str] = [
+        str(hop).strip()
+        for name, value in scope.get("headers", [])
+        if name == b"x-forwarded-for"
+        for hop in value.decode("latin-1").split(",")
+        if hop.strip()
+    ]
+    # The client writes the leftmost entries; the rightmost address our own proxies did not
+    # add is the one that reached them.
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            return hop[:64]
+    return hops[0][:64] if hops else ip
+
+
+class _BodyTooLarge(Exception):
+    """Raised from receive() once a body (chunked, with no Content-Length) passes the limit."""
+
+
+TOO_LARGE = b'{"error":"payload_too_large","detail":"body too large"}'
+# On every response: no content sniffing (a served attachment or error is never run as a
+# script or page it does not claim to be).
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = ((b"x-content-type-options", b"nosniff"),)
+# Only when PUBLIC_URL is https: browsers then refuse plain HTTP to this host for a year.
+HSTS_HEADER = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class RequestMiddleware:
@@ -97,12 +139,16 @@ class RequestMiddleware:
         routes: RouteTemplates,
         trusted_proxies: list[str] | None = None,
         max_body_bytes: int = 1_048_576,
+        hsts: bool = False,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.routes = routes
-        self.trusted_proxies = trusted_proxies or []
+        self.trusted_proxies = parse_networks(trusted_proxies or [])
         self.max_body_bytes = max_body_bytes
+        self.extra_headers = list(SECURITY_HEADERS)
+        if hsts:
+            self.extra_headers.append(HSTS_HEADER)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -123,11 +169,12 @@ class RequestMiddleware:
 
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await _send_json(send, 413, b'{"error":"payload_too_large","detail":"body too large"}')
+            await _send_json(send, 413, TOO_LARGE, self.extra_headers)
             return
 
         received = 0
         too_large = False
+        status_holder: dict[str, Any] = {"status": 500, "started": False}
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -135,21 +182,35 @@ class RequestMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    # A chunked body has no Content-Length to refuse up front: answer 413
+                    # now, and stop the app reading on (whatever it answers is dropped).
                     too_large = True
-                    return {"type": "http.disconnect"}
+                    if not status_holder["started"]:
+                        status_holder.update(status=413, started=True)
+                        await _send_json(send, 413, TOO_LARGE, self.extra_headers)
+                    raise _BodyTooLarge()
             return message
 
-        status_holder: dict[str, Any] = {"status": 500}
-
         async def send_wrapper(message: Message) -> None:
+            if too_large:
+                return
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                status_holder.update(status=message["status"], started=True)
+                response_headers = message.setdefault("headers", [])
+                response_headers.append((b"x-request-id", request_id.encode()))
+                present = {name.lower() for name, _ in response_headers}
+                response_headers.extend(h for h in self.extra_headers if h[0] not in present)
             await send(message)
 
         start = time.perf_counter()
         try:
             await self.app(scope, limited_receive, send_wrapper)
+        except _BodyTooLarge:
+            pass
+        except Exception:
+            if not too_large:
+                raise
+            # the app wrapped our signal into its own error; the 413 is already sent
         finally:
             elapsed = time.perf_counter() - start
             status = status_holder["status"]
@@ -170,7 +231,9 @@ class RequestMiddleware:
                 )
 
 
-async def _send_json(send: Send, status: int, body: bytes) -> None:
+async def _send_json(
+    send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]]
+) -> None:
     await send(
         {
             "type": "http.response.start",
@@ -178,6 +241,7 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
+                *extra_headers,
             ],
         }
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from backend.billing import service
 from backend.billing.schemas import (
@@ -27,12 +27,13 @@ from backend.deps import (
     actor_of,
 )
 from backend.models import InvoiceStatus
+from backend.params import CursorQuery, IdPath, IdQuery
 
 router = APIRouter(tags=["billing"])
 
 Limit = Annotated[int, Query(ge=1, le=100)]
-BeforeId = Annotated[int | None, Query(ge=1, description="cursor: `next_before_id` of a page")]
-TariffId = Annotated[int, Path(ge=1)]
+BeforeId = CursorQuery
+TariffId = IdPath
 
 
 CustomerOrStaff = CurrentCustomerOrStaff
@@ -125,7 +126,7 @@ async def deactivate_tariff(
 async def list_invoices(
     principal: CustomerOrStaff,
     session: SessionDep,
-    customer_id: Annotated[int | None, Query(ge=1, description="required for staff")] = None,
+    customer_id: Annotated[IdQuery, Query(description="required for staff")] = None,
     status: InvoiceStatus | None = None,
     limit: Limit = 50,
     before_id: BeforeId = None,
@@ -143,7 +144,7 @@ async def list_invoices(
 
 @router.get("/invoices/{invoice_id}")
 async def get_invoice(
-    invoice_id: Annotated[int, Path(ge=1)], principal: CustomerOrStaff, session: SessionDep
+    invoice_id: IdPath, principal: CustomerOrStaff, session: SessionDep
 ) -> InvoiceOut:
     invoice = await service.get_invoice(session, principal, invoice_id)
     return InvoiceOut.model_validate(invoice)

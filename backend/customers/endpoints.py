@@ -27,10 +27,11 @@ from backend.deps import (
     SettingsDep,
     actor_of,
 )
+from backend.params import CursorQuery, IdPath
 
 router = APIRouter(tags=["customers"])
 
-CustomerId = Annotated[int, Path(ge=1)]
+CustomerId = IdPath
 
 
 def _own_id(principal: CurrentCustomer) -> int:
@@ -156,7 +157,7 @@ async def customer_transactions(
     principal: CurrentStaff,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: CursorQuery = None,
 ) -> TransactionPage:
     """The customer's ledger, newest first."""
     await service.get_customer(session, customer_id)

@@ -5,8 +5,10 @@ in-process on the app's database pool through rasa-sdk's `ActionExecutor`.
 Mounted at the root (not under /api/v1): the paths mirror rasa-sdk's own server (`/webhook`,
 `/actions`, `/health`). Status codes are rasa-sdk's, because Rasa acts on them: 404 unknown
 action, 449 no domain (Rasa retries with it), 400 the action rejected execution; a body that is
-not an action call is 422. With `rasa_webhook_token` set, `?token=` (what Rasa's
-`action_endpoint: token:` sends) or `Authorization: Bearer` must match it.
+not an action call is 422. `?token=` (what Rasa's `action_endpoint: token:` sends) or
+`Authorization: Bearer` must match `RASA_WEBHOOK_TOKEN`; with no token configured the bridge
+is closed (503 `rasa_bridge_disabled`): it acts as any linked customer, so it never serves
+unauthenticated.
 
 rasa-sdk is an optional extra: without it the app still starts and these routes answer 503
 `rasa_sdk_not_installed`."""
@@ -46,6 +48,12 @@ class RasaNotInstalled(AppError):
 
 class InvalidActionCall(ValidationFailed):
     detail = "the body is not a Rasa action call"
+
+
+class RasaBridgeDisabled(AppError):
+    code = "rasa_bridge_disabled"
+    status = 503
+    detail = "the Rasa bridge is off: set RASA_WEBHOOK_TOKEN to serve it"
 
 
 class InvalidRasaToken(NotAuthenticated):
@@ -104,12 +112,11 @@ executor = _Executor()
 
 
 def _check_token(settings: Settings, request: Request, query_token: str | None) -> None:
-    expected = getattr(settings, "rasa_webhook_token", None)
-    if expected is None:
-        return
-    secret = expected.get_secret_value() if hasattr(expected, "get_secret_value") else str(expected)
+    expected = settings.rasa_webhook_token
+    secret = expected.get_secret_value() if expected is not None else ""
     if not secret:
-        return
+        # fail closed: the actions run as whichever customer sender_id names
+        raise RasaBridgeDisabled()
     given = query_token
     auth = request.headers.get("authorization", "")
     if given is None and auth[:7].lower() == "bearer ":
@@ -135,6 +142,8 @@ async def _action_call(request: Request) -> ActionCallIn:
         return ActionCallIn.model_validate(json.loads(body))
     except (ValueError, ValidationError) as exc:
         raise InvalidActionCall() from exc
+    except RecursionError as exc:  # JSON nested deeper than the parser's stack
+        raise InvalidActionCall("the body is nested too deeply") from exc
 
 
 def _rasa_error(status: int, message: str, action_name: str) -> JSONResponse:
@@ -153,7 +162,7 @@ TokenQuery = Annotated[str | None, Query(alias="token", max_length=512)]
         404: {"description": "no such action"},
         422: {"description": "not an action call"},
         449: {"description": "no domain and no known domain_digest: resend with the domain"},
-        503: {"description": "`rasa_sdk_not_installed`"},
+        503: {"description": "`rasa_bridge_disabled` (no token set), `rasa_sdk_not_installed`"},
     },
 )
 async def webhook(

@@ -5,6 +5,7 @@ notifications, stops cleanly on SIGTERM and keeps its data across restarts."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -178,6 +179,10 @@ def test_first_start_serves_the_demo(tmp_path):
         assert r.status_code == 202
         text = _wait_for_log(log_file, "email (log channel)")
         assert "demo@example.com" in text.split("email (log channel)", 1)[1]
+        # the code is in the developer's mailbox file, never in the log (docs/security.md)
+        [mail] = (tmp_path / "dev-mail").iterdir()
+        code = re.search(r"\b\d{6}\b", mail.read_text(encoding="utf-8"))
+        assert code is not None and code.group() not in log_file.read_text(encoding="utf-8")
 
     assert db_file.exists(), "the SQLite file is not where the settings point"
     assert _count(db_file, "SELECT count(*) FROM outbox WHERE status = 'done'") == 1

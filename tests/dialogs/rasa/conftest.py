@@ -3,28 +3,38 @@ and Rasa-shaped action calls."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from httpx import ASGITransport, AsyncClient
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.app import create_app
 from backend.models import Conversation, ConversationState
 from backend.state import Resources
 
+RASA_TOKEN = "rasa-bridge-test-token"
+
 
 @pytest.fixture
 def rasa_app(resources: Resources):
-    app = create_app(resources.settings, resources=resources, roles=[])
-    return app
+    """The app with RASA_WEBHOOK_TOKEN set (without one the bridge is closed)."""
+    settings = resources.settings.model_copy(update={"rasa_webhook_token": SecretStr(RASA_TOKEN)})
+    return create_app(
+        settings, resources=dataclasses.replace(resources, settings=settings), roles=[]
+    )
 
 
 @pytest.fixture
 async def rasa_client(rasa_app) -> AsyncIterator[AsyncClient]:
+    """Rasa as `action_endpoint: token:` configures it: the token in the query."""
     transport = ASGITransport(app=rasa_app, client=("10.0.0.5", 40000))
-    async with AsyncClient(transport=transport, base_url="http://core:8000") as c:
+    async with AsyncClient(
+        transport=transport, base_url="http://core:8000", params={"token": RASA_TOKEN}
+    ) as c:
         yield c
 
 
