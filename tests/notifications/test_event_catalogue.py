@@ -188,7 +188,8 @@ def test_the_scan_sees_every_way_a_kind_is_written(written):
     assert "backend/billing/lifecycle.py" in str(written["subscription.restored"])
     assert "backend/auth/service.py" in str(written["auth.password_reset_code"])
     assert "backend/support/service.py" in str(written["ticket.updated"])
-    assert len(written["subscription.blocked"]) == 2  # the SQL statement and the row dicts
+    # the run's SQL statement and row dicts, and the on-time promised-payment expiry
+    assert len(written["subscription.blocked"]) == 3
     assert len(written["billing.low_balance"]) == 2
     assert len(written["invoice.issued"]) == 2  # the monthly run and an invoice on demand
 
