@@ -8,6 +8,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from backend.config import Settings
+from backend.outbox import recovery_channels
 from notifications import channels as ch
 from notifications.channels import Rendered, default_channels
 from notifications.worker import deliver_once
@@ -67,8 +68,8 @@ def test_production_has_no_stand_in_email_or_sms(settings):
     production = settings.model_copy(update={"app_env": "production"})
     assert "email" not in default_channels(production)
     assert "sms" not in default_channels(production)
-    assert ch.recovery_channels(production) == frozenset()
-    assert ch.recovery_channels(settings) == frozenset({"email", "sms"})
+    assert recovery_channels(production) == frozenset()
+    assert recovery_channels(settings) == frozenset({"email", "sms"})
 
 
 async def test_demo_reset_reads_the_code_from_dev_mail(client, resources, session):
