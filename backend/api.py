@@ -8,7 +8,7 @@ from backend.audit.endpoints import router as audit_router
 from backend.auth.admin_endpoints import enrolment_router as auth_enrolment_router
 from backend.auth.admin_endpoints import router as admin_users_router
 from backend.auth.endpoints import router as auth_router
-from backend.billing.actions import router as billing_actions_router
+from backend.billing.action_endpoints import router as billing_actions_router
 from backend.billing.endpoints import router as billing_router
 from backend.customers.anonymise_endpoints import router as customers_anonymise_router
 from backend.customers.endpoints import router as customers_router

@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from backend import handlers
+from backend import error_handlers
 from backend.api import API_PREFIX, DOMAIN_ROUTERS
 from backend.billing import ledger_check
 from backend.billing import metrics as billing_metrics
@@ -117,7 +117,7 @@ def create_app(
     app.state.resources = resources
     app.state.settings = settings
     app.state.metrics = metrics
-    handlers.install(app)
+    error_handlers.install(app)
     app.include_router(health_router)
     app.include_router(metrics_router(metrics, settings.metrics_token))
     for router in DOMAIN_ROUTERS:
