@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -70,3 +71,11 @@ async def unit_of_work(
         except BaseException:
             await session.rollback()
             raise
+
+
+def dialect_insert(bind: AsyncSession | str) -> Any:
+    """The `insert()` of the session's dialect (or of a dialect name): `ON CONFLICT` clauses
+    (`on_conflict_do_nothing`, `on_conflict_do_update`) exist only on the PostgreSQL and SQLite
+    flavours, and the two backends are PostgreSQL and the embedded SQLite."""
+    name = bind if isinstance(bind, str) else bind.get_bind().dialect.name
+    return postgresql.insert if name == "postgresql" else sqlite.insert

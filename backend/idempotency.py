@@ -22,9 +22,9 @@ from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db import dialect_insert
 from backend.errors import Conflict, ValidationFailed
 from backend.models import IdempotencyKey, utcnow
 
@@ -116,7 +116,7 @@ async def claim(
     """Claim the key for this request, or return the response stored by the first one.
     Blocks while another open transaction holds the same key (see the module docstring)."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     stmt = (
         insert(IdempotencyKey)
         .values(

@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
+from backend.db import dialect_insert
 from backend.models import OutboxMessage, utcnow
 
 
@@ -29,7 +29,7 @@ async def enqueue(
         "available_at": available_at or utcnow(),
         "created_at": utcnow(),
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     stmt = (
         insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
     )

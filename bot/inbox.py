@@ -46,10 +46,9 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.db import unit_of_work
+from backend.db import dialect_insert, unit_of_work
 from backend.logging import get_logger
 from backend.models import ChannelIdentity, Customer, Tariff, TelegramUpdate, utcnow
 from backend.models.enums import Channel
@@ -186,7 +185,7 @@ async def store(session: AsyncSession, bot_id: int, update_json: dict[str, Any])
     update_id = update_json.get("update_id")
     if isinstance(update_id, bool) or not isinstance(update_id, int):
         raise ValueError("an update without an integer update_id")
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     stmt = (
         insert(TelegramUpdate)
         .values(

@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from backend.db import dialect_insert
 from backend.models import (
     Conversation,
     ConversationMessage,
@@ -78,7 +79,7 @@ def _row(r: Any) -> ConversationRow:
 
 
 def _insert(session: AsyncSession) -> Any:
-    return postgresql.insert if _is_pg(session) else sqlite.insert
+    return dialect_insert(session)
 
 
 def _is_pg(session: AsyncSession) -> bool:
@@ -92,7 +93,7 @@ def _upsert_statement(dialect: str) -> Any:
     table = cast(Table, Conversation.__table__)
     c = table.c
     now = bindparam("now", type_=c.updated_at.type)
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     stmt = insert(table).values(
         channel=bindparam("channel", type_=c.channel.type),
         chat_id=bindparam("chat_id", type_=c.chat_id.type),

@@ -9,11 +9,11 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, case, cast, func, literal, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backend.billing import repository, rules
+from backend.db import dialect_insert
 from backend.models import (
     Account,
     BillingPeriod,
@@ -253,7 +253,7 @@ async def _charge_chunk_portable(
 async def _insert_outbox_rows(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     values = [{**r, "available_at": now, "created_at": now} for r in rows]
     result = await session.execute(
@@ -576,7 +576,7 @@ async def issue_monthly_invoices(
     ).all()
     if not rows:
         return 0
-    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    insert = dialect_insert(session)
     now = utcnow()
     issued = 0
     for start in range(0, len(rows), 1000):
@@ -636,7 +636,7 @@ async def issue_monthly_invoices(
 async def get_or_start_run(session: AsyncSession, day: date) -> BillingRun:
     run = await session.scalar(select(BillingRun).where(BillingRun.run_date == day))
     if run is None:
-        insert = postgresql.insert if is_postgres(session) else sqlite.insert
+        insert = dialect_insert(session)
         await session.execute(
             insert(BillingRun)
             .values(run_date=day, started_at=utcnow(), last_subscription_id=0, stats={})

@@ -4,9 +4,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db import dialect_insert
 from backend.models import (
     Account,
     Channel,
@@ -122,7 +122,7 @@ async def upsert_device(
     """Insert or take over the token in one statement, so two registrations of one token
     racing each other cannot hit the unique constraint. Returns the row id."""
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = dialect_insert(dialect)
     stmt = insert(ChannelIdentity).values(
         customer_id=customer_id,
         channel=Channel.fcm,

@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db import dialect_insert
 from backend.models import Outage, OutageStatus, OutageSubscription
 
 
@@ -35,7 +35,7 @@ async def subscribe(
     conversation_id: int | None,
     now: datetime,
 ) -> None:
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = dialect_insert(session)
     await session.execute(
         insert(OutageSubscription)
         .values(
