@@ -12,7 +12,6 @@ Every process that serves /metrics reads the latest check back from the audit lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, time
@@ -28,6 +27,7 @@ from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.models import utcnow
+from backend.periodic import run_every
 from backend.state import Resources
 
 log = get_logger("billing.ledger_check")
@@ -198,13 +198,9 @@ async def check_if_due(res: Resources) -> LedgerCheckReport | None:
 
 async def run_ledger_check_scheduler(res: Resources, stop: asyncio.Event) -> None:
     """Background role of the worker: the ledger check once a business day."""
-    while not stop.is_set():
-        try:
-            await check_if_due(res)
-        except Exception:  # outages: the next tick retries
-            log.exception("ledger check tick failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_INTERVAL_S)
+    await run_every(
+        stop, SCHEDULER_INTERVAL_S, lambda: check_if_due(res), failed="ledger check tick failed"
+    )
 
 
 async def refresh_ledger_metrics(res: Resources) -> None:
@@ -218,13 +214,13 @@ async def refresh_ledger_metrics(res: Resources) -> None:
 async def run_ledger_monitor(res: Resources, stop: asyncio.Event) -> None:
     """Background role of every process that serves /metrics: keeps the ledger gauges current,
     whichever process ran the check."""
-    while not stop.is_set():
-        try:
-            await refresh_ledger_metrics(res)
-        except Exception:  # outages: the gauges keep their last values
-            log.warning("ledger metrics refresh failed", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=MONITOR_INTERVAL_S)
+    await run_every(
+        stop,
+        MONITOR_INTERVAL_S,
+        lambda: refresh_ledger_metrics(res),
+        failed="ledger metrics refresh failed",
+        quiet=True,
+    )
 
 
 async def _main(settings: Settings) -> int:

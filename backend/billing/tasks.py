@@ -34,6 +34,7 @@ from backend.db import unit_of_work
 from backend.errors import Conflict
 from backend.logging import get_logger
 from backend.models import BillingRun, BillingRunStatus, utcnow
+from backend.periodic import run_every
 from backend.state import Resources
 
 log = get_logger("billing.run")
@@ -329,15 +330,12 @@ async def scheduler_tick(res: Resources, local_now: datetime) -> BillingRunRepor
 async def run_billing_scheduler(res: Resources, stop: asyncio.Event) -> None:
     """Background role: run the day's billing once the local clock passes BILLING_RUN_HOUR.
     Several processes may run it; the Redis lock and the idempotent charges keep it single."""
-    while not stop.is_set():
-        try:
+
+    async def tick() -> None:
+        with contextlib.suppress(BillingRunInProgress):  # another process runs it
             await scheduler_tick(res, datetime.now(local_zone(res.settings)))
-        except BillingRunInProgress:
-            pass
-        except Exception:  # the scheduler must outlive outages; the next tick retries
-            log.exception("billing scheduler tick failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=SCHEDULER_TICK_S)
+
+    await run_every(stop, SCHEDULER_TICK_S, tick, failed="billing scheduler tick failed")
 
 
 async def expire_promised_payments(res: Resources, now: datetime | None = None) -> int:
@@ -352,13 +350,12 @@ async def expire_promised_payments(res: Resources, now: datetime | None = None) 
 async def run_promised_expiry(res: Resources, stop: asyncio.Event) -> None:
     """Background role: promised payments expire within minutes of their term, not at the
     next daily run."""
-    while not stop.is_set():
-        try:
-            await expire_promised_payments(res)
-        except Exception:  # outages: the next pass retries
-            log.exception("promised payment expiry failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=PROMISED_EXPIRY_INTERVAL_S)
+    await run_every(
+        stop,
+        PROMISED_EXPIRY_INTERVAL_S,
+        lambda: expire_promised_payments(res),
+        failed="promised payment expiry failed",
+    )
 
 
 async def refresh_billing_metrics(res: Resources) -> None:
@@ -377,10 +374,10 @@ async def refresh_billing_metrics(res: Resources) -> None:
 async def run_billing_monitor(res: Resources, stop: asyncio.Event) -> None:
     """Background role of every process that serves /metrics: keeps the billing gauges
     current, whichever process ran the billing."""
-    while not stop.is_set():
-        try:
-            await refresh_billing_metrics(res)
-        except Exception:  # outages: the gauges keep their last values
-            log.warning("billing metrics refresh failed", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=MONITOR_INTERVAL_S)
+    await run_every(
+        stop,
+        MONITOR_INTERVAL_S,
+        lambda: refresh_billing_metrics(res),
+        failed="billing metrics refresh failed",
+        quiet=True,
+    )

@@ -10,7 +10,6 @@ the provider changed) expire by age alone."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from backend.models import PaymentStatus, utcnow
 from backend.payments import providers, repository, service
 from backend.payments.providers import yookassa
 from backend.payments.providers.base import ProviderState
+from backend.periodic import run_every
 from backend.state import Resources
 
 log = get_logger("payments.tasks")
@@ -114,10 +114,9 @@ async def reconcile_pending(
 async def run_payment_reconciler(res: Resources, stop: asyncio.Event) -> None:
     """Background role of the worker: reconcile every RECONCILE_INTERVAL_S. Outages of the
     database or a provider are logged and waited out; the next tick retries."""
-    while not stop.is_set():
-        try:
-            await reconcile_pending(res)
-        except Exception:
-            log.exception("payment reconciliation tick failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=RECONCILE_INTERVAL_S)
+    await run_every(
+        stop,
+        RECONCILE_INTERVAL_S,
+        lambda: reconcile_pending(res),
+        failed="payment reconciliation tick failed",
+    )

@@ -28,12 +28,12 @@ from backend.seed import DEMO_CONTRACT
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.ops.test_compose import OURS, SERVICES, _command
 from tests.ops.test_embedded import DEMO_LOGIN, START_TIMEOUT_S, STOP_TIMEOUT_S
+from tests.ops.test_embedded_telegram import CHAT, _healthy, _reply
 from tests.support.net import free_port
 from tests.support.telegram_standin import TelegramStandIn
 
 pytestmark = pytest.mark.slow
 
-CHAT = 9201
 ONE_SHOT = {name for name in OURS if SERVICES[name].get("restart") == "no"}
 LONG_RUNNING = sorted(set(OURS) - ONE_SHOT)
 
@@ -130,36 +130,6 @@ async def _stop(name: str, proc: asyncio.subprocess.Process, log: Path) -> None:
     assert "Traceback" not in _tail(log, lines=100_000), _tail(log)
 
 
-async def _api_healthy(api: httpx.AsyncClient, proc: asyncio.subprocess.Process, log: Path):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + START_TIMEOUT_S
-    while loop.time() < deadline:
-        if proc.returncode is not None:
-            pytest.fail(f"api exited with {proc.returncode}\n{_tail(log)}")
-        try:
-            r = await api.get("/health")
-            if r.status_code == 200:
-                body = r.json()
-                assert body["database_backend"] == "postgresql", body
-                assert body["redis_backend"] != "embedded", body
-                return
-        except httpx.TransportError:
-            pass
-        await asyncio.sleep(0.2)
-    pytest.fail(f"/health did not answer within {START_TIMEOUT_S}s\n{_tail(log)}")
-
-
-async def _reply(telegram: TelegramStandIn, update: dict[str, object]) -> list[str]:
-    before = len(telegram.sent_texts(CHAT))
-    telegram.queue_update(update)
-    await telegram.wait_for(
-        "sendMessage", where=lambda c: c.params.get("chat_id") == CHAT, count=before + 1,
-        timeout=30,
-    )  # fmt: skip
-    await asyncio.sleep(0.3)  # the rest of the turn's messages
-    return telegram.sent_texts(CHAT)[before:]
-
-
 async def _outbox_done(database_url: str, kind_like: str, within: float = 20) -> int:
     parsed = make_url(database_url)
     conn = await asyncpg.connect(
@@ -208,7 +178,10 @@ async def test_every_compose_service_runs_as_its_own_process(tmp_path: Path) -> 
             procs[name] = await _start(name, env, logs[name])
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
-            await _api_healthy(api, procs["api"], logs["api"])
+            await _healthy(api, procs["api"], logs["api"])
+            health = (await api.get("/health")).json()
+            assert health["database_backend"] == "postgresql", health
+            assert health["redis_backend"] != "embedded", health
             # the api's own healthcheck command from the compose file, on this port
             check = SERVICES["api"]["healthcheck"]["test"]
             argv = [a.replace(":8000/", f":{port}/") for a in check[1:]]
