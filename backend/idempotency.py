@@ -24,9 +24,10 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.clock import utcnow
 from backend.db import dialect_insert
 from backend.errors import Conflict, ValidationFailed
-from backend.models import IdempotencyKey, utcnow
+from backend.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 128

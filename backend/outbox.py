@@ -8,9 +8,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.db import dialect_insert
-from backend.models import OutboxMessage, utcnow
+from backend.models import OutboxMessage
 
 
 async def enqueue(

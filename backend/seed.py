@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.auth import passwords, totp
 from backend.billing import ledger, rules
-from backend.billing.tasks import business_today
+from backend.clock import business_today, utcnow
 from backend.config import Settings
 from backend.customers import service as customers
 from backend.models import (
@@ -29,7 +29,6 @@ from backend.models import (
     TicketStatus,
     TransactionReason,
     User,
-    utcnow,
 )
 
 DEMO_CONTRACT = "D-0001"

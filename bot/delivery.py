@@ -23,6 +23,7 @@ from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from sqlalchemy import Table, and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.clock import utcnow
 from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.models import (
@@ -30,7 +31,6 @@ from backend.models import (
     ConversationMessage,
     OutboxMessage,
     OutboxStatus,
-    utcnow,
 )
 from backend.state import Resources
 from bot import inbox

@@ -48,9 +48,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.clock import utcnow
 from backend.db import dialect_insert, unit_of_work
 from backend.logging import get_logger
-from backend.models import ChannelIdentity, Customer, Tariff, TelegramUpdate, utcnow
+from backend.models import ChannelIdentity, Customer, Tariff, TelegramUpdate
 from backend.models.enums import Channel
 from backend.state import Resources
 

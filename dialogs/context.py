@@ -11,11 +11,10 @@ from typing import Any
 from babel.dates import format_skeleton
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.billing.tasks import business_today
+from backend.clock import business_today, utcnow
 from backend.config import Settings
 from backend.i18n import catalog
 from backend.i18n import major as i18n_major
-from backend.models import utcnow
 from backend.ratelimit import RateLimiter
 from backend.redis import Redis
 from dialogs.transcript import ConversationRow

@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit.service import Actor
 from backend.billing import promised, tariff_change
 from backend.billing import service as billing
-from backend.billing.tasks import business_today
+from backend.clock import business_today, utcnow
 from backend.config import Settings, get_settings
 from backend.db import unit_of_work
 from backend.documents import service as documents
@@ -53,7 +53,6 @@ from backend.models import (
     DocumentKind,
     Role,
     TicketCategory,
-    utcnow,
 )
 from backend.payments import service as payments
 from backend.payments.schemas import PaymentIn

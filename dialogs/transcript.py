@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from backend.clock import utcnow
 from backend.db import dialect_insert
 from backend.models import (
     Conversation,
@@ -27,7 +28,6 @@ from backend.models import (
     ConversationState,
     MessageDirection,
     MessageSender,
-    utcnow,
 )
 from dialogs.types import Outbound, outbound_from_dict, text_of, to_dict
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
-from backend.models import utcnow
 from backend.state import Resources
 from notifications import repository
 from notifications.channels import (

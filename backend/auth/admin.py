@@ -16,9 +16,10 @@ from backend.auth import admin_repository, repository
 from backend.auth.admin_schemas import EnrolmentLinkOut
 from backend.auth.errors import CannotDeactivateSelf, EnrolmentNotApplicable, LastActiveAdmin
 from backend.auth.tokens import Principal, hash_opaque, new_opaque_token
+from backend.clock import utcnow
 from backend.customers import linking
 from backend.errors import NotFound
-from backend.models import EnrolmentLink, Role, User, utcnow
+from backend.models import EnrolmentLink, Role, User
 from backend.state import Resources
 
 STAFF_ROLES = (Role.agent, Role.admin)

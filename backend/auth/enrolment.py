@@ -16,8 +16,9 @@ from backend.auth import admin_repository, repository, service, totp
 from backend.auth.errors import EnrolmentLinkRequired, EnrolmentNotApplicable, InvalidEnrolmentLink
 from backend.auth.schemas import TotpConfirmOut, TotpEnrollOut
 from backend.auth.tokens import decode_token, hash_opaque
+from backend.clock import utcnow
 from backend.errors import Conflict, InvalidToken
-from backend.models import EnrolmentLink, Role, User, utcnow
+from backend.models import EnrolmentLink, Role, User
 from backend.state import Resources
 
 STAFF_ROLES = (Role.agent, Role.admin)

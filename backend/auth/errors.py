@@ -1,8 +1,16 @@
-"""Errors of account administration and staff 2FA enrolment (docs/security.md)."""
+"""Errors of sign-up, sign-in recovery, account administration and staff 2FA enrolment
+(docs/security.md)."""
 
 from __future__ import annotations
 
-from backend.errors import Conflict, Forbidden, InvalidToken
+from backend.errors import (
+    Conflict,
+    Forbidden,
+    InvalidOtp,
+    InvalidToken,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 
 class CannotDeactivateSelf(Conflict):
@@ -32,3 +40,22 @@ class EnrolmentNotApplicable(Conflict):
     detail = (
         "an enrolment link is only for an active agent or admin without two-factor authentication"
     )
+
+
+class AlreadyRegistered(Conflict):
+    code = "already_registered"
+    detail = "an account with this email or phone already exists"
+
+
+class WeakPassword(ValidationFailed):
+    code = "weak_password"
+
+
+class InvalidResetCode(InvalidOtp):
+    code = "invalid_reset_code"
+    detail = "the recovery code is wrong or expired"
+
+
+class RecoveryChannelUnavailable(ServiceUnavailable):
+    code = "recovery_channel_unavailable"
+    detail = "password recovery is unavailable: no email or SMS delivery is configured"

@@ -13,7 +13,12 @@ from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.auth import passwords, repository, totp
-from backend.auth.errors import EnrolmentLinkRequired
+from backend.auth.errors import (
+    AlreadyRegistered,
+    EnrolmentLinkRequired,
+    InvalidResetCode,
+    RecoveryChannelUnavailable,
+)
 from backend.auth.schemas import (
     LoginOut,
     RegisterIn,
@@ -22,6 +27,7 @@ from backend.auth.schemas import (
     TotpEnrollOut,
 )
 from backend.auth.tokens import Principal, decode_token, encode_token, hash_opaque, new_opaque_token
+from backend.clock import utcnow
 from backend.context import current_request
 from backend.customers import repository as customers_repository
 from backend.customers import service as customers
@@ -34,33 +40,12 @@ from backend.errors import (
     InvalidToken,
     MfaRequired,
     NotFound,
-    ServiceUnavailable,
     ValidationFailed,
 )
-from backend.models import PasswordResetCode, RefreshToken, Role, User, utcnow
+from backend.models import PasswordResetCode, RefreshToken, Role, User
 from backend.outbox import recovery_channels
 from backend.state import Resources
 from backend.validation import looks_like_email, normalize_email, normalize_phone
-
-
-class AlreadyRegistered(Conflict):
-    code = "already_registered"
-    detail = "an account with this email or phone already exists"
-
-
-class WeakPassword(ValidationFailed):
-    code = "weak_password"
-
-
-class InvalidResetCode(InvalidOtp):
-    code = "invalid_reset_code"
-    detail = "the recovery code is wrong or expired"
-
-
-class RecoveryChannelUnavailable(ServiceUnavailable):
-    code = "recovery_channel_unavailable"
-    detail = "password recovery is unavailable: no email or SMS delivery is configured"
-
 
 STAFF_ROLES = (Role.agent, Role.admin)
 # The login lockout doubles per failure up to this, so locking an account (staff included) out
@@ -71,17 +56,6 @@ LOGIN_FAILURES_MEMORY_S = 3600  # failures in a row are forgotten an hour after 
 
 def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role)
-
-
-def check_password_strength(res: Resources, password: str, *context: str | None) -> None:
-    if len(password) < res.settings.password_min_length:
-        raise WeakPassword(
-            f"password must have at least {res.settings.password_min_length} characters"
-        )
-    lowered = password.lower()
-    for item in context:
-        if item and item.lower() in lowered:
-            raise WeakPassword("password must not contain your email or phone")
 
 
 def _login_key(login: str) -> str:
@@ -130,7 +104,7 @@ async def register(session: AsyncSession, res: Resources, data: RegisterIn) -> U
     ip = current_request().ip or "unknown"
     await res.limiter.hit("register-ip", ip, 20, 3600)
     email = normalize_email(str(data.email))
-    check_password_strength(res, data.password, email.split("@")[0], data.phone)
+    passwords.check_password_strength(res.settings, data.password, email.split("@")[0], data.phone)
     if await repository.user_exists(session, email, data.phone):
         raise AlreadyRegistered()
     user = User(
@@ -469,7 +443,9 @@ async def reset_password(
         if not otp_code and not recovery_code:
             raise MfaRequired("this account has two-factor authentication: give `otp_code`")
         await _check_second_factor(session, res, user, otp_code, recovery_code)
-    check_password_strength(res, new_password, user.email.split("@")[0] if user.email else None)
+    passwords.check_password_strength(
+        res.settings, new_password, user.email.split("@")[0] if user.email else None
+    )
     now = utcnow()
     reset.used_at = now
     user.password_hash = await passwords.hash_password(new_password)
@@ -491,7 +467,9 @@ async def change_password(
     if not await passwords.verify_password(user.password_hash, current):
         await security_event(session, res, "auth.password_change_failed", user)
         raise InvalidCredentials("current password is wrong")
-    check_password_strength(res, new, user.email.split("@")[0] if user.email else None)
+    passwords.check_password_strength(
+        res.settings, new, user.email.split("@")[0] if user.email else None
+    )
     now = utcnow()
     user.password_hash = await passwords.hash_password(new)
     user.password_changed_at = now

@@ -28,7 +28,7 @@ from backend.billing.action_schemas import (
     TariffChangeQuote,
     TariffChangeResult,
 )
-from backend.billing.tasks import business_today
+from backend.clock import business_today, utcnow
 from backend.deps import (
     CurrentAdmin,
     CurrentCustomer,
@@ -39,7 +39,6 @@ from backend.deps import (
 )
 from backend.errors import NotFound
 from backend.idempotency import IdempotencyKeyDep
-from backend.models import utcnow
 
 router = APIRouter(tags=["billing actions"])
 

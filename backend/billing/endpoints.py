@@ -15,7 +15,7 @@ from backend.billing.schemas import (
     TariffPatch,
     TransactionPage,
 )
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.deps import (
     CurrentAdmin,
     CurrentCustomer,

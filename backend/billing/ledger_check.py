@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import repository as audit_repository
 from backend.audit import service as audit
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
-from backend.models import utcnow
 from backend.periodic import run_every
 from backend.state import Resources
 

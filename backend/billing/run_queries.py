@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from backend.billing import repository, rules
+from backend.clock import utcnow
 from backend.db import dialect_insert
 from backend.models import (
     Account,
@@ -28,7 +29,6 @@ from backend.models import (
     Tariff,
     Transaction,
     TransactionReason,
-    utcnow,
 )
 
 

@@ -23,17 +23,17 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as clock_time
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.billing import metrics, promised, run_queries, suspensions, tariff_change
+from backend.clock import business_now, business_today, local_zone, utcnow
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.errors import Conflict
 from backend.logging import get_logger
-from backend.models import BillingRun, BillingRunStatus, utcnow
+from backend.models import BillingRun, BillingRunStatus
 from backend.periodic import run_every
 from backend.state import Resources
 
@@ -108,24 +108,6 @@ class BillingRunReport:
 class CatchUpPlan:
     days: list[date]  # the days to run, oldest first; the day asked for is the last
     gap_refused: dict[str, Any] | None = None
-
-
-def local_zone(settings: Settings) -> ZoneInfo:
-    return ZoneInfo(settings.billing_timezone)
-
-
-def business_today(settings: Settings) -> date:
-    return datetime.now(local_zone(settings)).date()
-
-
-def business_now(settings: Settings, day: date, wall: datetime | None = None) -> datetime:
-    """The clock of the run of `day`: the wall clock while `day` is today (or later), the
-    day's last instant (local) for a day that is over, so a back-dated run expires and starts
-    what was due by that day and nothing later."""
-    wall = wall or utcnow()
-    next_midnight = datetime.combine(day + timedelta(days=1), clock_time.min, local_zone(settings))
-    end_of_day = next_midnight.astimezone(UTC) - timedelta(microseconds=1)
-    return min(wall, end_of_day)
 
 
 def plan_catch_up(last_finished: date | None, day: date, max_days: int) -> CatchUpPlan:

@@ -19,6 +19,7 @@ from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.auth import admin as user_admin
 from backend.auth.tokens import Principal
+from backend.clock import utcnow
 from backend.customers.linking import cut_customer_access
 from backend.customers.service import CustomerNotFound
 from backend.errors import Conflict
@@ -41,7 +42,6 @@ from backend.models import (
     TicketMessage,
     TicketStatus,
     User,
-    utcnow,
 )
 from backend.models.customer import default_notification_preferences
 from backend.models.user import PasswordResetCode

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel
 
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.customers import anonymise
 from backend.deps import CurrentAdmin, ResourcesDep, SessionDep
 

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.audit.service import Actor
-from backend.models import ChannelIdentity, Customer, utcnow
+from backend.clock import utcnow
+from backend.models import ChannelIdentity, Customer
 from backend.models.enums import Channel
 from backend.redis import Redis
 from backend.validation import normalize_phone

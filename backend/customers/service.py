@@ -10,9 +10,9 @@ from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.auth import passwords
 from backend.auth import repository as auth_repository
-from backend.auth import service as auth_service
+from backend.auth.errors import AlreadyRegistered
 from backend.billing import service as billing
-from backend.billing.tasks import business_today
+from backend.clock import business_today, utcnow
 from backend.config import Settings
 from backend.customers import repository
 from backend.customers.schemas import (
@@ -30,7 +30,7 @@ from backend.customers.schemas import (
     StaffCustomerUpdateIn,
 )
 from backend.errors import Conflict, NotFound, ValidationFailed
-from backend.models import Account, ChannelIdentity, Customer, Role, User, utcnow
+from backend.models import Account, ChannelIdentity, Customer, Role, User
 from backend.models.customer import default_notification_preferences
 from backend.state import Resources
 from backend.validation import normalize_email, normalize_phone
@@ -300,11 +300,11 @@ async def create_by_staff(
     if data.password is not None:
         if email is None and data.phone is None:
             raise ValidationFailed("a sign-in needs an email or a phone")
-        auth_service.check_password_strength(
-            res, data.password, email.split("@")[0] if email else None, data.phone
+        passwords.check_password_strength(
+            res.settings, data.password, email.split("@")[0] if email else None, data.phone
         )
         if await auth_repository.user_exists(session, email, data.phone):
-            raise auth_service.AlreadyRegistered()
+            raise AlreadyRegistered()
         user = User(
             email=email,
             phone=data.phone,

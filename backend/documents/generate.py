@@ -31,7 +31,7 @@ from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.billing import repository as billing_repository
 from backend.billing import rules
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.documents import pdf

@@ -1,8 +1,9 @@
 """Every table, one module each; importing this package registers them all on Base.metadata."""
 
+from backend.clock import utcnow
 from backend.models.account import Account, Transaction
 from backend.models.audit import AuditEntry
-from backend.models.base import Base, utcnow
+from backend.models.base import Base
 from backend.models.billing_run import BillingRun
 from backend.models.channel_identity import ChannelIdentity
 from backend.models.conversation import Conversation, ConversationMessage

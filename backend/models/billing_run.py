@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import BigInteger, Integer, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, BigIntPK, IdMixin, utcnow
+from backend.clock import utcnow
+from backend.models.base import Base, BigIntPK, IdMixin
 from backend.models.enums import BillingRunStatus, str_enum
 
 

@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, IdMixin, TimestampMixin, utcnow
+from backend.clock import utcnow
+from backend.models.base import Base, IdMixin, TimestampMixin
 from backend.models.enums import OutboxStatus, str_enum
 
 

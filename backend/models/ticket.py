@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.models.base import Base, BigIntPK, IdMixin, TimestampMixin, utcnow
+from backend.clock import utcnow
+from backend.models.base import Base, BigIntPK, IdMixin, TimestampMixin
 from backend.models.enums import Role, TicketCategory, TicketPriority, TicketStatus, str_enum
 
 

@@ -12,8 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
+from backend.clock import utcnow
 from backend.errors import Conflict, NotFound
-from backend.models import Customer, Outage, OutageStatus, utcnow
+from backend.models import Customer, Outage, OutageStatus
 from backend.network import repository
 
 

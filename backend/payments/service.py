@@ -24,11 +24,12 @@ from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import SYSTEM, Actor
 from backend.billing import ledger, lifecycle
+from backend.clock import utcnow
 from backend.config import Settings
 from backend.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from backend.i18n import t
 from backend.logging import get_logger
-from backend.models import Invoice, InvoiceStatus, Payment, PaymentStatus, TransactionReason, utcnow
+from backend.models import Invoice, InvoiceStatus, Payment, PaymentStatus, TransactionReason
 from backend.models.payment import PaymentRefund
 from backend.payments import providers, repository
 from backend.payments.providers import PaymentProvider, sandbox, telegram, yookassa

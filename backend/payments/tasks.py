@@ -13,9 +13,10 @@ import asyncio
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+from backend.clock import utcnow
 from backend.db import unit_of_work
 from backend.logging import get_logger
-from backend.models import PaymentStatus, utcnow
+from backend.models import PaymentStatus
 from backend.payments import providers, repository, service
 from backend.payments.providers import yookassa
 from backend.payments.providers.base import ProviderState

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
+from backend.clock import utcnow
 from backend.errors import AppError, Conflict, Forbidden, NotFound
 from backend.models import (
     Role,
@@ -22,7 +23,6 @@ from backend.models import (
     TicketMessage,
     TicketPriority,
     TicketStatus,
-    utcnow,
 )
 from backend.support import repository
 from backend.support.schemas import CustomerTicketFilter, QueueFilter, TicketUpdateIn
