@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit.service import Actor
 from backend.auth.tokens import Principal, decode_token
 from backend.config import Settings
+from backend.db import unit_of_work
 from backend.errors import Forbidden, InvalidToken, MfaRequired, NotAuthenticated
 from backend.models import Role
 from backend.ratelimit import RateLimiter
@@ -46,15 +47,11 @@ LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 
 
 async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work. scope="function" (below) runs the commit before the response
-    is sent, so a failed commit is reported to the client instead of being lost."""
-    async with resources.sessionmaker() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
+    """The request's unit of work (backend.db.unit_of_work: commit on success, rollback on any
+    error). scope="function" (below) runs the commit before the response is sent, so a failed
+    commit is reported to the client instead of being lost."""
+    async with unit_of_work(resources.sessionmaker) as session:
+        yield session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -16,9 +16,10 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from backend.billing import service as billing
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.customers import service as customers
-from backend.deps import CurrentStaff, RedisDep, SessionDep, SettingsDep, actor_of
+from backend.db import unit_of_work
+from backend.deps import CurrentStaff, RedisDep, ResourcesDep, SessionDep, SettingsDep, actor_of
 from backend.errors import NotFound
 from backend.models import Channel, ConversationMessage, ConversationState
 from backend.params import IdPath
@@ -261,28 +262,27 @@ async def attachment(
     conversation_id: IdPath,
     message_id: IdPath,
     index: Annotated[int, Path(ge=0, le=99)],
-    session: SessionDep,
-    settings: SettingsDep,
+    resources: ResourcesDep,
     staff: CurrentStaff,
     reason: Reason = None,
 ) -> Response:
     """A photo, file or voice message the customer sent (fetched from Telegram on demand). From
     a conversation outside the caller's lists it is served too, and audited."""
-    message = await transcript.message_in(session, conversation_id, message_id)
-    items = _attachments(message.payload or {}) if message else []
-    if message is None or index >= len(items):
-        raise AttachmentNotFound()
-    conv = await handover.open_for(
-        session, conversation_id, actor_of(staff), reason=reason, what="attachment"
-    )
-    item = items[index]
-    file_id = item.get("file_id") if isinstance(item, dict) else None
-    if not file_id or conv.channel != Channel.telegram.value:
-        raise AttachmentNotFound()
-    # the session is not needed while Telegram answers; give its connection back first (and
-    # keep the audit row of the look)
-    await session.commit()
-    data = await telegram_files.fetch_file(settings, str(file_id))
+    # A unit of work of its own instead of the request's: the look (and its audit row) is
+    # committed before Telegram is asked, so no connection is held while Telegram answers.
+    async with unit_of_work(resources.sessionmaker) as session:
+        message = await transcript.message_in(session, conversation_id, message_id)
+        items = _attachments(message.payload or {}) if message else []
+        if message is None or index >= len(items):
+            raise AttachmentNotFound()
+        conv = await handover.open_for(
+            session, conversation_id, actor_of(staff), reason=reason, what="attachment"
+        )
+        item = items[index]
+        file_id = item.get("file_id") if isinstance(item, dict) else None
+        if not file_id or conv.channel != Channel.telegram.value:
+            raise AttachmentNotFound()
+    data = await telegram_files.fetch_file(resources.settings, str(file_id))
     filename = item.get("filename") or f"{item.get('kind', 'file')}-{message_id}-{index}"
     media_type = _KIND_TYPES.get(str(item.get("kind"))) or (
         mimetypes.guess_type(str(filename))[0] or "application/octet-stream"
