@@ -184,13 +184,12 @@ Headers = dict[str, str]
 @pytest.fixture
 def as_customer(session: AsyncSession, settings: Settings):
     """Create (and commit) a customer with a sign-in; returns it and its auth headers."""
-    from tests.factories import access_token_for, auth_header, make_customer
+    from tests.factories import signed_in_customer
 
     async def factory(**overrides: Any):
-        user, customer = await make_customer(session, **overrides)
+        customer, headers = await signed_in_customer(session, settings, **overrides)
         await session.commit()
-        assert user is not None
-        return customer, auth_header(access_token_for(settings, user, customer_id=customer.id))
+        return customer, headers
 
     return factory
 
@@ -199,11 +198,11 @@ def as_customer(session: AsyncSession, settings: Settings):
 def as_staff(session: AsyncSession, settings: Settings):
     """Create (and commit) an agent or admin; `mfa=False` mints a token without 2FA."""
     from backend.models import Role
-    from tests.factories import access_token_for, auth_header, make_user
+    from tests.factories import signed_in_user
 
     async def factory(role: Role = Role.agent, mfa: bool | None = None):
-        user = await make_user(session, role=role)
+        user, headers = await signed_in_user(session, settings, role, mfa=mfa)
         await session.commit()
-        return user, auth_header(access_token_for(settings, user, mfa=mfa))
+        return user, headers
 
     return factory

@@ -234,6 +234,26 @@ def auth_header(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+async def signed_in_customer(
+    session: AsyncSession, settings: Settings, **overrides: Any
+) -> tuple[Customer, dict[str, str]]:
+    """A customer with a sign-in and the headers of its access token. The one way tests get a
+    signed-in customer: the `as_customer` fixture wraps it (and commits); call it directly only
+    where that fixture cannot serve, e.g. in a session of another database."""
+    user, customer = await make_customer(session, **overrides)
+    assert user is not None
+    return customer, auth_header(access_token_for(settings, user, customer_id=customer.id))
+
+
+async def signed_in_user(
+    session: AsyncSession, settings: Settings, role: Role, *, mfa: bool | None = None
+) -> tuple[User, dict[str, str]]:
+    """A user of `role` with no customer behind it and the headers of its access token (staff
+    with the second factor unless `mfa=False`). The `as_staff` fixture wraps it (and commits)."""
+    user = await make_user(session, role=role)
+    return user, auth_header(access_token_for(settings, user, mfa=mfa))
+
+
 def totp_code(secret: str, offset_steps: int = 0) -> str:
     import time
 

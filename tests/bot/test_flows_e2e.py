@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.billing import promised, tariff_change
 from backend.billing import service as billing
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.config import Settings
 from backend.documents import generate
 from backend.documents.storage import DocumentStorage

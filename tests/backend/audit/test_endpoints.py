@@ -7,7 +7,6 @@ import pytest
 from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.models import Role
-from tests.backend.audit.helpers import customer_with_headers, staff_with_headers
 from tests.factories import make_ticket
 
 API = "/api/v1"
@@ -35,9 +34,9 @@ async def _get(client, headers, **params):
     return r.json()
 
 
-async def test_admin_filters_the_log(client, session, settings):
-    admin, headers = await staff_with_headers(session, settings, role=Role.admin)
-    agent, _ = await staff_with_headers(session, settings)
+async def test_admin_filters_the_log(client, session, as_staff):
+    admin, headers = await as_staff(Role.admin)
+    agent, _ = await as_staff()
     await _seed(session, admin.id, agent.id)
 
     everything = await _get(client, headers)
@@ -86,9 +85,9 @@ async def test_admin_filters_the_log(client, session, settings):
     assert acts(await _get(client, headers, action="nothing.here")) == []
 
 
-async def test_cursor_pages_backwards(client, session, settings):
-    admin, headers = await staff_with_headers(session, settings, role=Role.admin)
-    agent, _ = await staff_with_headers(session, settings)
+async def test_cursor_pages_backwards(client, session, as_staff):
+    admin, headers = await as_staff(Role.admin)
+    agent, _ = await as_staff()
     await _seed(session, admin.id, agent.id)
 
     seen: list[int] = []
@@ -118,39 +117,34 @@ async def test_cursor_pages_backwards(client, session, settings):
         {"sort": "id"},
     ],
 )
-async def test_bad_parameters(client, session, settings, params):
-    _, headers = await staff_with_headers(session, settings, role=Role.admin)
-    await session.commit()
+async def test_bad_parameters(client, as_staff, params):
+    _, headers = await as_staff(Role.admin)
     r = await client.get(f"{API}/audit", params=params, headers=headers)
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "validation_error"
 
 
-async def test_limit_bounds_are_accepted(client, session, settings):
-    _, headers = await staff_with_headers(session, settings, role=Role.admin)
-    await session.commit()
+async def test_limit_bounds_are_accepted(client, as_staff):
+    _, headers = await as_staff(Role.admin)
     for limit in (1, 500):
         assert (await _get(client, headers, limit=limit))["items"] == []
 
 
-async def test_agent_is_refused(client, session, settings):
-    _, headers = await staff_with_headers(session, settings)
-    await session.commit()
+async def test_agent_is_refused(client, as_staff):
+    _, headers = await as_staff()
     r = await client.get(f"{API}/audit", headers=headers)
     assert r.status_code == 403
     assert r.json()["error"] == "forbidden"
 
 
-async def test_customer_is_refused(client, session, settings):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_customer_is_refused(client, as_customer):
+    _, headers = await as_customer()
     r = await client.get(f"{API}/audit", headers=headers)
     assert r.status_code == 403
 
 
-async def test_admin_without_2fa_is_refused(client, session, settings):
-    _, headers = await staff_with_headers(session, settings, role=Role.admin, mfa=False)
-    await session.commit()
+async def test_admin_without_2fa_is_refused(client, as_staff):
+    _, headers = await as_staff(Role.admin, mfa=False)
     r = await client.get(f"{API}/audit", headers=headers)
     assert r.status_code == 403
     assert r.json()["error"] == "mfa_required"
@@ -161,10 +155,10 @@ async def test_anonymous_is_refused(client):
     assert r.status_code == 401
 
 
-async def test_ticket_changes_are_in_the_log(client, session, settings):
-    customer, customer_headers = await customer_with_headers(session, settings)
-    agent, agent_headers = await staff_with_headers(session, settings)
-    _, admin_headers = await staff_with_headers(session, settings, role=Role.admin)
+async def test_ticket_changes_are_in_the_log(client, session, as_customer, as_staff):
+    customer, customer_headers = await as_customer()
+    agent, agent_headers = await as_staff()
+    _, admin_headers = await as_staff(Role.admin)
     other = await make_ticket(session, customer)
     await session.commit()
 

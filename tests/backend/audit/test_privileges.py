@@ -28,7 +28,7 @@ from backend.models import Role
 from backend.state import Resources
 from tests.backend.payments.helpers import signed_event
 from tests.conftest import TEST_DATABASE_URL, make_settings
-from tests.factories import access_token_for, auth_header, make_customer, make_user
+from tests.factories import signed_in_customer, signed_in_user
 
 pytestmark = pytest.mark.slow
 
@@ -158,14 +158,9 @@ async def test_app_role_works_but_cannot_rewrite_audit_or_ledger(cluster: Cluste
     res = Resources.create(settings)
     try:
         async with unit_of_work(res.sessionmaker) as session:
-            user, customer = await make_customer(session)
-            admin = await make_user(session, role=Role.admin)
-            assert user is not None
+            customer, customer_headers = await signed_in_customer(session, settings)
+            _, admin_headers = await signed_in_user(session, settings, Role.admin)
             customer_id = customer.id
-            customer_headers = auth_header(
-                access_token_for(settings, user, customer_id=customer.id)
-            )
-            admin_headers = auth_header(access_token_for(settings, admin, mfa=True))
         app = create_app(settings, resources=res, roles=[])
         transport = ASGITransport(app=app, client=("203.0.113.7", 50000))
         async with AsyncClient(transport=transport, base_url="http://127.0.0.1:8000") as api:

@@ -20,14 +20,7 @@ from backend.app import create_app
 from backend.db import create_sessionmaker
 from backend.models import AuditEntry, OutboxMessage, Role
 from backend.state import Resources
-from tests.factories import (
-    DEFAULT_PASSWORD,
-    access_token_for,
-    auth_header,
-    make_customer,
-    make_user,
-    totp_code,
-)
+from tests.factories import DEFAULT_PASSWORD, make_customer, make_user, totp_code
 
 LOGIN = "/api/v1/auth/login"
 VERIFY = "/api/v1/auth/2fa/verify"
@@ -93,12 +86,9 @@ async def small_pool_client(
 
 
 async def test_reset_flood_takes_one_connection_per_request_and_me_still_answers(
-    resources, session, settings
+    resources, session, as_customer
 ):
-    user, customer = await make_customer(session, email="ivan@example.com")
-    await session.commit()
-    assert user is not None
-    me_headers = auth_header(access_token_for(settings, user, customer_id=customer.id))
+    _, me_headers = await as_customer(email="ivan@example.com")
     counter = CheckoutsPerTask()
     async with small_pool_client(
         resources,

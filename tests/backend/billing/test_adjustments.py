@@ -19,8 +19,7 @@ from backend.models import (
     TransactionReason,
     utcnow,
 )
-from tests.backend.billing.actions_conftest_helpers import (
-    app_with_actions,
+from tests.backend.billing.conftest import (
     assert_ledger_invariant,
     audit_of,
     balance_of,
@@ -29,11 +28,6 @@ from tests.backend.billing.actions_conftest_helpers import (
     transactions_of,
 )
 from tests.factories import make_customer, make_invoice, make_subscription, make_tariff, make_user
-
-
-@pytest.fixture
-def app(resources):
-    return app_with_actions(resources)
 
 
 def _path(customer_id: int) -> str:

@@ -25,14 +25,10 @@ from backend.models import (
     SubscriptionStatus,
     Transaction,
 )
-from backend.state import Resources
+from tests.backend.billing.conftest import assert_ledger_invariant, with_settings
 from tests.factories import make_customer, make_subscription, make_tariff
 
 DAY = date(2026, 11, 17)  # a 30-day month
-
-
-def with_settings(resources: Resources, **overrides) -> Resources:
-    return dataclasses.replace(resources, settings=resources.settings.model_copy(update=overrides))
 
 
 async def _customers(
@@ -53,18 +49,6 @@ async def _balances(session) -> dict[int, int]:
     return {c: b for c, b in rows}
 
 
-async def _assert_ledger_invariant(session) -> None:
-    rows = (
-        await session.execute(
-            select(Account.id, Account.balance, func.coalesce(func.sum(Transaction.amount), 0))
-            .outerjoin(Transaction, Transaction.account_id == Account.id)
-            .group_by(Account.id, Account.balance)
-        )
-    ).all()
-    for account_id, balance, total in rows:
-        assert balance == total, f"account {account_id}: balance {balance} != sum {total}"
-
-
 async def test_charges_each_subscription_once_per_day(resources, session):
     _, made = await _customers(session, 5, price=60000)
     report = await billing_run(with_settings(resources, billing_chunk_size=2), DAY)
@@ -76,7 +60,7 @@ async def test_charges_each_subscription_once_per_day(resources, session):
     balances = await _balances(session)
     for customer, _ in made:
         assert balances[customer.id] == 100000 - share
-    await _assert_ledger_invariant(session)
+    await assert_ledger_invariant(session)
     run = await session.scalar(select(BillingRun).where(BillingRun.run_date == DAY))
     assert run.status is BillingRunStatus.finished
     # the next day is charged again, and the month's shares add up to the fee exactly
@@ -104,7 +88,7 @@ async def test_killed_halfway_then_resumed_charges_once(resources, session):
         )
     )
     assert len(refs) == len(set(refs)) == 7
-    await _assert_ledger_invariant(session)
+    await assert_ledger_invariant(session)
 
 
 async def test_daily_tariff_and_period_start_mode(resources, session):
@@ -125,7 +109,7 @@ async def test_daily_tariff_and_period_start_mode(resources, session):
     november_rest = rules.rest_of_month(60000, date(2026, 11, 18))
     for c, _ in monthly:
         assert balances[c.id] == 100000 - november_rest - 60000
-    await _assert_ledger_invariant(session)
+    await assert_ledger_invariant(session)
 
 
 async def test_blocks_debtors_and_skips_blocked_and_suspended(resources, session):
@@ -227,7 +211,7 @@ async def test_portable_path_on_sqlite_matches(tmp_path, resources):
             assert balances[customers[0].id] == 1000
             assert balances[customers[1].id] == 100000 - 2500
             assert balances[customers[2].id] == 100000 - 2000
-            await _assert_ledger_invariant(s)
+            await assert_ledger_invariant(s)
             subs = list(await s.scalars(select(Subscription)))
             assert all(sub.status is SubscriptionStatus.active for sub in subs)
     finally:

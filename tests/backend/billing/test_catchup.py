@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
+from backend import clock
 from backend.app import create_app
 from backend.billing import rules, tasks
 from backend.billing.tasks import SimulatedCrash, billing_run
@@ -24,7 +25,7 @@ from backend.models import (
     Transaction,
     TransactionReason,
 )
-from tests.backend.billing.actions_conftest_helpers import with_settings
+from tests.backend.billing.conftest import with_settings
 from tests.factories import make_customer, make_subscription, make_tariff
 
 PRICE = 60000  # 2000 a day in November
@@ -215,8 +216,8 @@ async def test_each_day_runs_at_its_own_business_time(resources, session, monkey
     assert report.business_time == end_16
     # today (and later) runs on the wall clock
     wall = datetime(2026, 11, 16, 10, 0, tzinfo=UTC)
-    assert tasks.business_now(resources.settings, date(2026, 11, 16), wall) == wall
-    assert tasks.business_now(resources.settings, date(2026, 11, 15), wall) == end_15
+    assert clock.business_now(resources.settings, date(2026, 11, 16), wall) == wall
+    assert clock.business_now(resources.settings, date(2026, 11, 15), wall) == end_15
 
 
 async def test_the_scheduler_catches_up_after_an_outage(resources, session):
@@ -224,7 +225,7 @@ async def test_the_scheduler_catches_up_after_an_outage(resources, session):
     today = date(2026, 11, 17)
     await billing_run(resources, today - timedelta(days=3))
     local_now = datetime(2026, 11, 17, 5, 0, tzinfo=UTC).astimezone(
-        tasks.local_zone(resources.settings)
+        clock.local_zone(resources.settings)
     )
 
     report = await tasks.scheduler_tick(resources, local_now)

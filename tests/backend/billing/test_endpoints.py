@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from backend.billing import ledger
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.models import BillingPeriod, Role, SubscriptionStatus, TransactionReason
 from tests.factories import make_customer, make_subscription, make_tariff
 

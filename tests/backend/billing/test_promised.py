@@ -9,7 +9,8 @@ import pytest
 
 from backend.audit.service import Actor
 from backend.billing import ledger, lifecycle, promised, tasks
-from backend.billing.tasks import billing_run, business_today
+from backend.billing.tasks import billing_run
+from backend.clock import business_today
 from backend.errors import AppError
 from backend.models import (
     BillingPeriod,
@@ -21,8 +22,7 @@ from backend.models import (
     TransactionReason,
     utcnow,
 )
-from tests.backend.billing.actions_conftest_helpers import (
-    app_with_actions,
+from tests.backend.billing.conftest import (
     assert_ledger_invariant,
     audit_of,
     balance_of,
@@ -37,11 +37,6 @@ NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)  # November: 30 days
 PRICE = 60000  # 2000 a day in November; 3 days = 6000
 ACTOR = Actor(user_id=None, role=Role.customer)
 PP = "/api/v1/billing/promised-payment"
-
-
-@pytest.fixture
-def app(resources):
-    return app_with_actions(resources)
 
 
 async def _debtor(

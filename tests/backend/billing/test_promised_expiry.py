@@ -23,7 +23,7 @@ from backend.models import (
     TransactionReason,
     utcnow,
 )
-from tests.backend.billing.actions_conftest_helpers import (
+from tests.backend.billing.conftest import (
     assert_ledger_invariant,
     balance_of,
     fresh,

@@ -10,7 +10,8 @@ import pytest
 from backend.audit.service import Actor
 from backend.billing import rules, suspensions, tasks
 from backend.billing.service import NoSubscription
-from backend.billing.tasks import billing_run, business_today
+from backend.billing.tasks import billing_run
+from backend.clock import business_today
 from backend.errors import AppError
 from backend.models import (
     Role,
@@ -20,8 +21,7 @@ from backend.models import (
     SuspensionStatus,
     TransactionReason,
 )
-from tests.backend.billing.actions_conftest_helpers import (
-    app_with_actions,
+from tests.backend.billing.conftest import (
     assert_ledger_invariant,
     audit_of,
     balance_of,
@@ -37,11 +37,6 @@ NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 ACTOR = Actor(user_id=None, role=Role.customer)
 PRICE = 60000
 SUSPENSIONS = "/api/v1/billing/suspensions"
-
-
-@pytest.fixture
-def app(resources):
-    return app_with_actions(resources)
 
 
 async def _customer(session, *, balance=100000, status=SubscriptionStatus.active):

@@ -7,9 +7,10 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from backend.audit.service import Actor
-from backend.billing import adjustments, ledger, promised, rules, suspensions, tariff_change
+from backend.billing import adjustments, errors, ledger, promised, rules, suspensions, tariff_change
 from backend.billing.service import NoSubscription
-from backend.billing.tasks import PRE_CHARGE_STEPS, billing_run, business_today
+from backend.billing.tasks import PRE_CHARGE_STEPS, billing_run
+from backend.clock import business_today
 from backend.errors import AppError, Conflict, ValidationFailed
 from backend.i18n import Catalog
 from backend.models import (
@@ -19,8 +20,7 @@ from backend.models import (
     SubscriptionStatus,
     TransactionReason,
 )
-from tests.backend.billing.actions_conftest_helpers import (
-    app_with_actions,
+from tests.backend.billing.conftest import (
     assert_ledger_invariant,
     audit_of,
     balance_of,
@@ -37,11 +37,6 @@ NOW = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 ACTOR = Actor(user_id=None, role=Role.customer)
 QUOTE = "/api/v1/billing/tariff-change/quote"
 CHANGE = "/api/v1/billing/tariff-change"
-
-
-@pytest.fixture
-def app(resources):
-    return app_with_actions(resources)
 
 
 async def _arrange(session, *, old_price=60000, new_price=90000, balance=100000, **sub_values):
@@ -434,7 +429,7 @@ def test_every_refusal_code_has_a_text_in_both_locales():
     catalog = Catalog()
     codes = {
         value.code
-        for module in (tariff_change, promised, suspensions, adjustments)
+        for module in (tariff_change, promised, suspensions, adjustments, errors)
         for value in vars(module).values()
         if isinstance(value, type)
         and issubclass(value, Conflict | ValidationFailed)

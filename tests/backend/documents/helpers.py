@@ -1,10 +1,9 @@
-"""Signed-in people, ledgers and PDF text for document tests."""
+"""Ledgers and PDF text for document tests."""
 
 from __future__ import annotations
 
 import io
 from datetime import date, datetime, time, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from pypdf import PdfReader
@@ -12,29 +11,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.billing import ledger, rules
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.config import Settings
 from backend.documents.pdf import format_money
-from backend.models import Customer, Role, Transaction, TransactionReason, User
-from tests.factories import access_token_for, auth_header, make_customer, make_user
-
-
-async def customer_with_headers(
-    session: AsyncSession, settings: Settings, **overrides: Any
-) -> tuple[Customer, dict[str, str]]:
-    user, customer = await make_customer(session, **overrides)
-    assert user is not None
-    return customer, auth_header(access_token_for(settings, user, customer_id=customer.id))
-
-
-async def staff_with_headers(
-    session: AsyncSession, settings: Settings, role: Role = Role.agent, mfa: bool = True
-) -> tuple[User, dict[str, str]]:
-    user = await make_user(session, role=role)
-    return user, auth_header(access_token_for(settings, user, mfa=mfa))
-
-
-# --- generated documents --------------------------------------------------------------------
+from backend.models import Customer, Transaction, TransactionReason
 
 
 def pdf_text(data: bytes) -> str:

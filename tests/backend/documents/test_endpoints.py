@@ -8,8 +8,7 @@ from sqlalchemy import select
 
 from backend.documents.endpoints import attachment_disposition
 from backend.models import AuditEntry, Document, DocumentKind, Role
-from tests.backend.documents.helpers import customer_with_headers, staff_with_headers
-from tests.factories import access_token_for, auth_header, make_user
+from tests.factories import signed_in_user
 
 API = "/api/v1"
 PDF = b"%PDF-1.4\n% provider-desk test\n%%EOF\n"
@@ -34,9 +33,9 @@ async def _downloads(session) -> list[AuditEntry]:
 # --- listing and metadata -------------------------------------------------------------------
 
 
-async def test_customer_lists_own_documents(client, session, settings, storage):
-    customer, headers = await customer_with_headers(session, settings)
-    other, _ = await customer_with_headers(session, settings)
+async def test_customer_lists_own_documents(client, session, as_customer, storage):
+    customer, headers = await as_customer()
+    other, _ = await as_customer()
     contract = await _save(session, storage, customer, kind=DocumentKind.contract, period="")
     act = await _save(session, storage, customer)
     act_v2 = await _save(session, storage, customer)
@@ -62,9 +61,11 @@ async def test_customer_lists_own_documents(client, session, settings, storage):
     assert r.json()["total"] == 3
 
 
-async def test_customer_cannot_list_another_customers_documents(client, session, settings, storage):
-    _, headers = await customer_with_headers(session, settings)
-    other, _ = await customer_with_headers(session, settings)
+async def test_customer_cannot_list_another_customers_documents(
+    client, session, as_customer, storage
+):
+    _, headers = await as_customer()
+    other, _ = await as_customer()
     await _save(session, storage, other)
     await session.commit()
 
@@ -75,10 +76,10 @@ async def test_customer_cannot_list_another_customers_documents(client, session,
     assert r.json()["items"] == []
 
 
-async def test_staff_list_requires_customer_id(client, session, settings, storage):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_staff_list_requires_customer_id(client, session, as_customer, as_staff, storage):
+    customer, _ = await as_customer()
     doc = await _save(session, storage, customer)
-    _, staff = await staff_with_headers(session, settings)
+    _, staff = await as_staff()
     await session.commit()
 
     r = await client.get(f"{API}/documents", headers=staff)
@@ -96,16 +97,15 @@ async def test_staff_list_requires_customer_id(client, session, settings, storag
 @pytest.mark.parametrize(
     "params", [{"kind": "passport"}, {"limit": 0}, {"limit": 201}, {"period": "x" * 33}, {"x": 1}]
 )
-async def test_bad_list_parameters(client, session, settings, params):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_bad_list_parameters(client, as_customer, params):
+    _, headers = await as_customer()
     r = await client.get(f"{API}/documents", params=params, headers=headers)
     assert r.status_code == 422
     assert r.json()["error"] == "validation_error"
 
 
-async def test_metadata(client, session, settings, storage):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_metadata(client, session, as_customer, storage):
+    customer, headers = await as_customer()
     doc = await _save(session, storage, customer)
     await session.commit()
 
@@ -124,10 +124,10 @@ async def test_metadata(client, session, settings, storage):
 
 
 async def test_customer_cannot_read_or_download_another_customers_document(
-    client, session, settings, storage
+    client, session, as_customer, storage
 ):
-    _, headers_a = await customer_with_headers(session, settings)
-    customer_b, _ = await customer_with_headers(session, settings)
+    _, headers_a = await as_customer()
+    customer_b, _ = await as_customer()
     doc_b = await _save(session, storage, customer_b)
     await session.commit()
 
@@ -146,8 +146,8 @@ async def test_customer_cannot_read_or_download_another_customers_document(
 # --- download -------------------------------------------------------------------------------
 
 
-async def test_customer_downloads_own_document(client, session, settings, storage):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_customer_downloads_own_document(client, session, as_customer, storage):
+    customer, headers = await as_customer()
     doc = await _save(session, storage, customer)
     await session.commit()
 
@@ -170,10 +170,10 @@ async def test_customer_downloads_own_document(client, session, settings, storag
     assert entry.actor_user_id == customer.user_id
 
 
-async def test_staff_downloads_any_document(client, session, settings, storage):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_staff_downloads_any_document(client, session, as_customer, as_staff, storage):
+    customer, _ = await as_customer()
     doc = await _save(session, storage, customer)
-    agent, staff = await staff_with_headers(session, settings)
+    agent, staff = await as_staff()
     await session.commit()
 
     r = await client.get(f"{API}/documents/{doc.id}/download", headers=staff)
@@ -185,8 +185,8 @@ async def test_staff_downloads_any_document(client, session, settings, storage):
     assert entry.actor_role == "agent"
 
 
-async def test_if_none_match_answers_304(client, session, settings, storage):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_if_none_match_answers_304(client, session, as_customer, storage):
+    customer, headers = await as_customer()
     doc = await _save(session, storage, customer)
     await session.commit()
     etag = f'"{doc.sha256}"'
@@ -205,8 +205,8 @@ async def test_if_none_match_answers_304(client, session, settings, storage):
     assert r.content == PDF
 
 
-async def test_tampered_file_is_a_clear_error(client, session, settings, storage, documents_dir):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_tampered_file_is_a_clear_error(client, session, as_customer, storage, documents_dir):
+    customer, headers = await as_customer()
     doc = await _save(session, storage, customer)
     await session.commit()
     (documents_dir / doc.storage_key).write_bytes(PDF.replace(b"test", b"evil"))
@@ -220,8 +220,8 @@ async def test_tampered_file_is_a_clear_error(client, session, settings, storage
     assert await _downloads(session) == []
 
 
-async def test_missing_file_is_a_clear_error(client, session, settings, storage, documents_dir):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_missing_file_is_a_clear_error(client, session, as_customer, storage, documents_dir):
+    customer, headers = await as_customer()
     doc = await _save(session, storage, customer)
     await session.commit()
     (documents_dir / doc.storage_key).unlink()
@@ -247,8 +247,8 @@ async def test_missing_file_is_a_clear_error(client, session, settings, storage,
     ],
 )
 @pytest.mark.parametrize("suffix", ["", "/download"])
-async def test_bad_document_ids(client, session, settings, storage, bad_id, suffix):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_bad_document_ids(client, session, as_customer, storage, bad_id, suffix):
+    customer, headers = await as_customer()
     await _save(session, storage, customer)
     await session.commit()
     r = await client.get(f"{API}/documents/{bad_id}{suffix}", headers=headers)
@@ -258,10 +258,12 @@ async def test_bad_document_ids(client, session, settings, storage, bad_id, suff
 
 
 @pytest.mark.parametrize("suffix", ["", "/download"])
-async def test_agent_without_2fa_is_refused(client, session, settings, storage, suffix):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_agent_without_2fa_is_refused(
+    client, session, as_customer, as_staff, storage, suffix
+):
+    customer, _ = await as_customer()
     doc = await _save(session, storage, customer)
-    _, headers = await staff_with_headers(session, settings, mfa=False)
+    _, headers = await as_staff(mfa=False)
     await session.commit()
     r = await client.get(f"{API}/documents/{doc.id}{suffix}", headers=headers)
     assert r.status_code == 403
@@ -270,12 +272,13 @@ async def test_agent_without_2fa_is_refused(client, session, settings, storage, 
     assert r.json()["error"] == "mfa_required"
 
 
-async def test_customer_role_without_customer_is_refused(client, session, settings, storage):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_customer_role_without_customer_is_refused(
+    client, session, as_customer, settings, storage
+):
+    customer, _ = await as_customer()
     doc = await _save(session, storage, customer)
-    user = await make_user(session, role=Role.customer)
+    _, headers = await signed_in_user(session, settings, Role.customer)
     await session.commit()
-    headers = auth_header(access_token_for(settings, user))
     r = await client.get(f"{API}/documents/{doc.id}/download", headers=headers)
     assert r.status_code == 403
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.billing import rules
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.documents import generate
 from backend.documents.service import CustomerNotFound
 from backend.documents.storage import DocumentStorage
@@ -28,7 +28,6 @@ from backend.models import (
     TransactionReason,
 )
 from tests.backend.documents.helpers import (
-    customer_with_headers,
     en,
     local_moment,
     months_back,
@@ -36,7 +35,6 @@ from tests.backend.documents.helpers import (
     post_at,
     post_daily_charges,
     ru,
-    staff_with_headers,
 )
 from tests.factories import make_customer, make_invoice, make_subscription, make_tariff
 
@@ -742,9 +740,8 @@ async def test_period_documents_skip_a_failing_customer_and_resume(
 # --- API: POST /documents/generate ----------------------------------------------------------
 
 
-async def test_customer_generates_own_contract(client, session, settings, doc_settings):
-    customer, headers = await customer_with_headers(session, settings, full_name=NAME)
-    await session.commit()
+async def test_customer_generates_own_contract(client, as_customer, doc_settings):
+    customer, headers = await as_customer(full_name=NAME)
 
     r = await client.post(f"{API}/documents/generate", json={"kind": "contract"}, headers=headers)
     assert r.status_code == 201, r.text
@@ -762,8 +759,10 @@ async def test_customer_generates_own_contract(client, session, settings, doc_se
     assert NAME in pdf_text(download.content)
 
 
-async def test_customer_generates_an_act_and_own_invoice(client, session, settings, doc_settings):
-    customer, headers = await customer_with_headers(session, settings, full_name=NAME)
+async def test_customer_generates_an_act_and_own_invoice(
+    client, session, as_customer, settings, doc_settings
+):
+    customer, headers = await as_customer(full_name=NAME)
     invoice = await make_invoice(session, customer, amount=12345)
     await session.commit()
     period = f"{months_back(settings, 1):%Y-%m}"
@@ -786,10 +785,10 @@ async def test_customer_generates_an_act_and_own_invoice(client, session, settin
 
 
 async def test_customer_cannot_generate_from_another_customers_data(
-    client, session, settings, doc_settings
+    client, session, as_customer, doc_settings
 ):
-    _, headers = await customer_with_headers(session, settings)
-    other, _ = await customer_with_headers(session, settings)
+    _, headers = await as_customer()
+    other, _ = await as_customer()
     foreign = await make_invoice(session, other)
     await session.commit()
 
@@ -816,11 +815,13 @@ async def test_customer_cannot_generate_from_another_customers_data(
     assert await _count(session, Document) == 0
 
 
-async def test_staff_generate_for_a_named_customer(client, session, settings, doc_settings):
-    customer, _ = await customer_with_headers(session, settings, full_name=NAME)
+async def test_staff_generate_for_a_named_customer(
+    client, session, as_customer, as_staff, doc_settings
+):
+    customer, _ = await as_customer(full_name=NAME)
     invoice = await make_invoice(session, customer)
-    other, _ = await customer_with_headers(session, settings)
-    agent, headers = await staff_with_headers(session, settings)
+    other, _ = await as_customer()
+    agent, headers = await as_staff()
     await session.commit()
 
     r = await client.post(
@@ -856,10 +857,9 @@ async def test_staff_generate_for_a_named_customer(client, session, settings, do
     assert unknown.status_code == 404
 
 
-async def test_staff_without_2fa_and_anonymous_are_refused(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
-    _, headers = await staff_with_headers(session, settings, mfa=False)
-    await session.commit()
+async def test_staff_without_2fa_and_anonymous_are_refused(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
+    _, headers = await as_staff(mfa=False)
 
     r = await client.post(
         f"{API}/documents/generate",
@@ -896,9 +896,8 @@ async def test_staff_without_2fa_and_anonymous_are_refused(client, session, sett
         {},
     ],
 )
-async def test_bad_generate_requests(client, session, settings, body):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_bad_generate_requests(client, session, as_customer, body):
+    _, headers = await as_customer()
 
     r = await client.post(f"{API}/documents/generate", json=body, headers=headers)
 
@@ -908,9 +907,8 @@ async def test_bad_generate_requests(client, session, settings, body):
     assert await _count(session, Document) == 0
 
 
-async def test_act_for_a_future_month_is_422(client, session, settings):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_act_for_a_future_month_is_422(client, as_customer, settings):
+    _, headers = await as_customer()
     future = rules.next_month_start(business_today(settings))
 
     r = await client.post(
@@ -926,15 +924,15 @@ async def test_act_for_a_future_month_is_422(client, session, settings):
 # --- API: POST /invoices/on-demand ----------------------------------------------------------
 
 
-async def _subscribed_customer(session, settings, **overrides):
-    customer, headers = await customer_with_headers(session, settings, **overrides)
+async def _subscribed_customer(session, settings, as_customer, **overrides):
+    customer, headers = await as_customer(**overrides)
     tariff = await make_tariff(session, price=FEE)
     await make_subscription(session, customer, tariff, started_on=months_back(settings, 3))
     return customer, headers
 
 
-async def test_customer_orders_an_invoice(client, session, settings, doc_settings):
-    customer, headers = await _subscribed_customer(session, settings, full_name=NAME)
+async def test_customer_orders_an_invoice(client, session, settings, as_customer, doc_settings):
+    customer, headers = await _subscribed_customer(session, settings, as_customer, full_name=NAME)
     await session.commit()
     m = months_back(settings, 1)
     body = {"period_start": m.isoformat(), "period_end": rules.month_end(m).isoformat()}
@@ -958,10 +956,12 @@ async def test_customer_orders_an_invoice(client, session, settings, doc_setting
     assert (again.json()["id"], again.json()["document_id"]) == (out["id"], out["document_id"])
 
 
-async def test_on_demand_invoice_object_checks(client, session, settings, doc_settings):
-    _, headers = await _subscribed_customer(session, settings)
-    other, _ = await _subscribed_customer(session, settings)
-    agent, staff = await staff_with_headers(session, settings)
+async def test_on_demand_invoice_object_checks(
+    client, session, settings, as_customer, as_staff, doc_settings
+):
+    _, headers = await _subscribed_customer(session, settings, as_customer)
+    other, _ = await _subscribed_customer(session, settings, as_customer)
+    agent, staff = await as_staff()
     await session.commit()
     m = months_back(settings, 1)
     body = {"period_start": m.isoformat(), "period_end": m.isoformat()}
@@ -985,9 +985,8 @@ async def test_on_demand_invoice_object_checks(client, session, settings, doc_se
     assert entry.actor_user_id == agent.id
 
 
-async def test_on_demand_invoice_without_a_subscription_is_409(client, session, settings):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_on_demand_invoice_without_a_subscription_is_409(client, as_customer, settings):
+    _, headers = await as_customer()
     m = months_back(settings, 1)
 
     r = await client.post(
@@ -1016,8 +1015,8 @@ def _bad_periods(today: date) -> list[tuple[object, object, dict[str, object]]]:
 
 
 @pytest.mark.parametrize("case", range(9))
-async def test_bad_on_demand_invoice_requests(client, session, settings, case):
-    _, headers = await _subscribed_customer(session, settings)
+async def test_bad_on_demand_invoice_requests(client, session, settings, as_customer, case):
+    _, headers = await _subscribed_customer(session, settings, as_customer)
     await session.commit()
     start, end, extra = _bad_periods(business_today(settings))[case]
     body = {"period_start": str(start), "period_end": str(end), **extra}

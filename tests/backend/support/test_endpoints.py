@@ -16,8 +16,7 @@ from backend.models import (
     TicketStatus,
     utcnow,
 )
-from tests.backend.support.helpers import customer_with_headers, staff_with_headers
-from tests.factories import access_token_for, auth_header, make_ticket, make_user
+from tests.factories import make_ticket, make_user, signed_in_user
 
 API = "/api/v1"
 
@@ -43,9 +42,8 @@ async def _ticket(session, ticket_id: int):
 # --- customers ------------------------------------------------------------------------------
 
 
-async def test_customer_creates_ticket(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_customer_creates_ticket(client, session, as_customer):
+    customer, headers = await as_customer()
 
     r = await client.post(
         f"{API}/tickets",
@@ -70,9 +68,8 @@ async def test_customer_creates_ticket(client, session, settings):
     assert entry.actor_role == "customer"
 
 
-async def test_create_defaults_to_category_other(client, session, settings):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_create_defaults_to_category_other(client, as_customer):
+    _, headers = await as_customer()
     r = await client.post(
         f"{API}/tickets", json={"subject": "Вопрос", "description": "Текст"}, headers=headers
     )
@@ -81,9 +78,8 @@ async def test_create_defaults_to_category_other(client, session, settings):
 
 
 @pytest.mark.parametrize("priority", ["low", "medium", "high"])
-async def test_customer_may_choose_non_critical_priority(client, session, settings, priority):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_customer_may_choose_non_critical_priority(client, as_customer, priority):
+    _, headers = await as_customer()
     r = await client.post(
         f"{API}/tickets",
         json={"subject": "Вопрос", "description": "Текст", "priority": priority},
@@ -93,9 +89,8 @@ async def test_customer_may_choose_non_critical_priority(client, session, settin
     assert r.json()["priority"] == priority
 
 
-async def test_customer_cannot_open_critical_ticket(client, session, settings):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_customer_cannot_open_critical_ticket(client, session, as_customer):
+    _, headers = await as_customer()
     r = await client.post(
         f"{API}/tickets",
         json={"subject": "Срочно", "description": "Текст", "priority": "critical"},
@@ -123,17 +118,15 @@ async def test_customer_cannot_open_critical_ticket(client, session, settings):
         "text",
     ],
 )
-async def test_malformed_ticket_is_refused(client, session, settings, body):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_malformed_ticket_is_refused(client, as_customer, body):
+    _, headers = await as_customer()
     r = await client.post(f"{API}/tickets", json=body, headers=headers)
     assert r.status_code == 422, r.text
     assert r.json()["error"] == "validation_error"
 
 
-async def test_non_json_body_is_refused(client, session, settings):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_non_json_body_is_refused(client, as_customer):
+    _, headers = await as_customer()
     r = await client.post(
         f"{API}/tickets",
         content=b"{not json",
@@ -149,9 +142,9 @@ async def test_anonymous_is_refused(client):
     assert r.json()["error"] == "not_authenticated"
 
 
-async def test_customer_lists_own_tickets_newest_first(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
-    other, _ = await customer_with_headers(session, settings)
+async def test_customer_lists_own_tickets_newest_first(client, session, as_customer):
+    customer, headers = await as_customer()
+    other, _ = await as_customer()
     now = utcnow()
     old = await make_ticket(session, customer, subject="старый", created_at=now - timedelta(days=2))
     new = await make_ticket(session, customer, subject="новый", created_at=now)
@@ -189,17 +182,16 @@ async def test_customer_lists_own_tickets_newest_first(client, session, settings
     "params",
     [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"status": "lost"}, {"customer_id": 1}],
 )
-async def test_customer_list_refuses_bad_parameters(client, session, settings, params):
-    _, headers = await customer_with_headers(session, settings)
-    await session.commit()
+async def test_customer_list_refuses_bad_parameters(client, as_customer, params):
+    _, headers = await as_customer()
     r = await client.get(f"{API}/tickets", params=params, headers=headers)
     assert r.status_code == 422
     assert r.json()["error"] == "validation_error"
 
 
-async def test_customer_sees_public_messages_only(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
-    agent, _ = await staff_with_headers(session, settings)
+async def test_customer_sees_public_messages_only(client, session, as_customer, as_staff):
+    customer, headers = await as_customer()
+    agent, _ = await as_staff()
     ticket = await make_ticket(session, customer)
     session.add_all(
         [
@@ -225,9 +217,9 @@ async def test_customer_sees_public_messages_only(client, session, settings):
     assert "details" not in body
 
 
-async def test_customer_cannot_reach_another_customers_ticket(client, session, settings):
-    _, headers_a = await customer_with_headers(session, settings)
-    customer_b, _ = await customer_with_headers(session, settings)
+async def test_customer_cannot_reach_another_customers_ticket(client, session, as_customer):
+    _, headers_a = await as_customer()
+    customer_b, _ = await as_customer()
     ticket_b = await make_ticket(session, customer_b)
     await session.commit()
 
@@ -250,8 +242,8 @@ async def test_customer_cannot_reach_another_customers_ticket(client, session, s
     assert (await session.scalars(select(TicketMessage))).all() == []
 
 
-async def test_customer_message_on_own_ticket(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_customer_message_on_own_ticket(client, session, as_customer):
+    customer, headers = await as_customer()
     ticket = await make_ticket(session, customer, status=TicketStatus.in_progress)
     await session.commit()
 
@@ -271,8 +263,8 @@ async def test_customer_message_on_own_ticket(client, session, settings):
     assert await _outbox(session) == []
 
 
-async def test_customer_message_reopens_resolved_ticket(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_customer_message_reopens_resolved_ticket(client, session, as_customer):
+    customer, headers = await as_customer()
     ticket = await make_ticket(
         session, customer, status=TicketStatus.resolved, resolved_at=utcnow()
     )
@@ -290,9 +282,9 @@ async def test_customer_message_reopens_resolved_ticket(client, session, setting
     assert update.details["changes"] == {"status": ["resolved", "open"]}
 
 
-async def test_message_on_closed_ticket_is_refused(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_message_on_closed_ticket_is_refused(client, session, as_customer, as_staff):
+    customer, headers = await as_customer()
+    _, staff = await as_staff()
     ticket = await make_ticket(session, customer, status=TicketStatus.closed)
     await session.commit()
 
@@ -307,8 +299,8 @@ async def test_message_on_closed_ticket_is_refused(client, session, settings):
 @pytest.mark.parametrize(
     "body", [{"body": ""}, {"body": "x" * 5001}, {}, {"body": "x", "author_role": "agent"}]
 )
-async def test_malformed_message_is_refused(client, session, settings, body):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_malformed_message_is_refused(client, session, as_customer, body):
+    customer, headers = await as_customer()
     ticket = await make_ticket(session, customer)
     await session.commit()
     r = await client.post(f"{API}/tickets/{ticket.id}/messages", json=body, headers=headers)
@@ -316,8 +308,8 @@ async def test_malformed_message_is_refused(client, session, settings, body):
     assert r.json()["error"] == "validation_error"
 
 
-async def test_customer_cannot_write_internal_notes(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_customer_cannot_write_internal_notes(client, session, as_customer):
+    customer, headers = await as_customer()
     ticket = await make_ticket(session, customer)
     await session.commit()
     r = await client.post(
@@ -329,8 +321,8 @@ async def test_customer_cannot_write_internal_notes(client, session, settings):
     assert (await session.scalars(select(TicketMessage))).all() == []
 
 
-async def test_customer_is_refused_staff_operations(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_customer_is_refused_staff_operations(client, session, as_customer):
+    customer, headers = await as_customer()
     ticket = await make_ticket(session, customer)
     await session.commit()
 
@@ -343,9 +335,8 @@ async def test_customer_is_refused_staff_operations(client, session, settings):
     assert (await _ticket(session, ticket.id)).status is TicketStatus.open
 
 
-async def test_staff_cannot_open_customer_tickets(client, session, settings):
-    _, staff = await staff_with_headers(session, settings)
-    await session.commit()
+async def test_staff_cannot_open_customer_tickets(client, as_staff):
+    _, staff = await as_staff()
     r = await client.post(
         f"{API}/tickets", json={"subject": "abc", "description": "x"}, headers=staff
     )
@@ -355,8 +346,8 @@ async def test_staff_cannot_open_customer_tickets(client, session, settings):
 @pytest.mark.parametrize(
     "bad_id", ["..%2F..%2Fetc%2Fpasswd", "..", "abc", "0", "-1", "1.5", "99999999999999999999"]
 )
-async def test_bad_ticket_ids(client, session, settings, bad_id):
-    customer, headers = await customer_with_headers(session, settings)
+async def test_bad_ticket_ids(client, session, as_customer, bad_id):
+    customer, headers = await as_customer()
     await make_ticket(session, customer)
     await session.commit()
     r = await client.get(f"{API}/tickets/{bad_id}", headers=headers)
@@ -368,20 +359,20 @@ async def test_bad_ticket_ids(client, session, settings, bad_id):
 
 
 @pytest.mark.parametrize("path", ["/agent/tickets", "/tickets/1"])
-async def test_agent_without_2fa_is_refused(client, session, settings, path):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_agent_without_2fa_is_refused(client, session, as_customer, as_staff, path):
+    customer, _ = await as_customer()
     await make_ticket(session, customer)
-    _, headers = await staff_with_headers(session, settings, mfa=False)
+    _, headers = await as_staff(mfa=False)
     await session.commit()
     r = await client.get(f"{API}{path}", headers=headers)
     assert r.status_code == 403
     assert r.json()["error"] == "mfa_required"
 
 
-async def test_agent_without_2fa_cannot_change_tickets(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_agent_without_2fa_cannot_change_tickets(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
     ticket = await make_ticket(session, customer)
-    _, headers = await staff_with_headers(session, settings, mfa=False)
+    _, headers = await as_staff(mfa=False)
     await session.commit()
     r = await client.patch(f"{API}/tickets/{ticket.id}", json={"status": "closed"}, headers=headers)
     assert r.json()["error"] == "mfa_required"
@@ -393,10 +384,10 @@ async def test_agent_without_2fa_cannot_change_tickets(client, session, settings
     assert (await _ticket(session, ticket.id)).status is TicketStatus.open
 
 
-async def test_queue_is_ordered_by_priority_then_age(client, session, settings):
-    a, _ = await customer_with_headers(session, settings)
-    b, _ = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_queue_is_ordered_by_priority_then_age(client, session, as_customer, as_staff):
+    a, _ = await as_customer()
+    b, _ = await as_customer()
+    _, staff = await as_staff()
     now = utcnow()
 
     async def ticket(customer, priority, age_hours):
@@ -431,10 +422,10 @@ async def test_queue_is_ordered_by_priority_then_age(client, session, settings):
     assert "details" in body["items"][0]
 
 
-async def test_queue_filters(client, session, settings):
-    a, _ = await customer_with_headers(session, settings)
-    b, _ = await customer_with_headers(session, settings)
-    agent, staff = await staff_with_headers(session, settings)
+async def test_queue_filters(client, session, as_customer, as_staff):
+    a, _ = await as_customer()
+    b, _ = await as_customer()
+    agent, staff = await as_staff()
     t1 = await make_ticket(
         session, a, category=TicketCategory.payment, priority=TicketPriority.high
     )
@@ -460,9 +451,9 @@ async def test_queue_filters(client, session, settings):
     assert r.status_code == 422
 
 
-async def test_staff_sees_any_ticket_with_internal_notes(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
-    agent, staff = await staff_with_headers(session, settings)
+async def test_staff_sees_any_ticket_with_internal_notes(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
+    agent, staff = await as_staff()
     ticket = await make_ticket(session, customer, details={"diagnostics": {"link": "down"}})
     session.add(
         TicketMessage(
@@ -483,10 +474,10 @@ async def test_staff_sees_any_ticket_with_internal_notes(client, session, settin
     assert [(m["body"], m["internal"]) for m in body["messages"]] == [("Заметка", True)]
 
 
-async def test_admin_is_staff_too(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_admin_is_staff_too(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
     ticket = await make_ticket(session, customer)
-    _, admin = await staff_with_headers(session, settings, role=Role.admin)
+    _, admin = await as_staff(Role.admin)
     await session.commit()
     r = await client.patch(
         f"{API}/tickets/{ticket.id}", json={"status": "in_progress"}, headers=admin
@@ -495,9 +486,9 @@ async def test_admin_is_staff_too(client, session, settings):
     assert r.json()["status"] == "in_progress"
 
 
-async def test_staff_reply_writes_outbox_row(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
-    agent, staff = await staff_with_headers(session, settings)
+async def test_staff_reply_writes_outbox_row(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
+    agent, staff = await as_staff()
     ticket = await make_ticket(session, customer)
     await session.commit()
 
@@ -521,9 +512,9 @@ async def test_staff_reply_writes_outbox_row(client, session, settings):
     assert entry.details["internal"] is False
 
 
-async def test_internal_note_writes_no_outbox_row(client, session, settings):
-    customer, headers = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_internal_note_writes_no_outbox_row(client, session, as_customer, as_staff):
+    customer, headers = await as_customer()
+    _, staff = await as_staff()
     ticket = await make_ticket(session, customer)
     await session.commit()
 
@@ -543,9 +534,9 @@ async def test_internal_note_writes_no_outbox_row(client, session, settings):
     assert r.json()["messages"] == []
 
 
-async def test_two_replies_are_two_notifications(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_two_replies_are_two_notifications(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
+    _, staff = await as_staff()
     ticket = await make_ticket(session, customer)
     await session.commit()
     for text in ("Первый", "Второй"):
@@ -573,9 +564,9 @@ MOVES = [(a, b) for a in STATUSES for b in STATUSES if a != b]
 
 
 @pytest.mark.parametrize(("old", "new"), MOVES)
-async def test_status_transitions(client, session, settings, old, new):
-    customer, _ = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_status_transitions(client, session, as_customer, as_staff, old, new):
+    customer, _ = await as_customer()
+    _, staff = await as_staff()
     ticket = await make_ticket(session, customer, status=TicketStatus(old))
     await session.commit()
 
@@ -601,9 +592,9 @@ async def test_status_transitions(client, session, settings, old, new):
         assert await _audit(session, "ticket.update") == []
 
 
-async def test_resolved_at_follows_status(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_resolved_at_follows_status(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
+    _, staff = await as_staff()
     ticket = await make_ticket(session, customer)
     await session.commit()
     url = f"{API}/tickets/{ticket.id}"
@@ -621,9 +612,9 @@ async def test_resolved_at_follows_status(client, session, settings):
     assert len(await _outbox(session)) == 3
 
 
-async def test_same_status_is_a_no_op(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_same_status_is_a_no_op(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
+    _, staff = await as_staff()
     ticket = await make_ticket(session, customer, status=TicketStatus.closed)
     await session.commit()
     r = await client.patch(f"{API}/tickets/{ticket.id}", json={"status": "closed"}, headers=staff)
@@ -632,9 +623,9 @@ async def test_same_status_is_a_no_op(client, session, settings):
     assert await _audit(session, "ticket.update") == []
 
 
-async def test_staff_updates_priority_category_and_assignee(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
-    agent, staff = await staff_with_headers(session, settings)
+async def test_staff_updates_priority_category_and_assignee(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
+    agent, staff = await as_staff()
     other_agent = await make_user(session, role=Role.agent)
     ticket = await make_ticket(session, customer)
     await session.commit()
@@ -669,10 +660,10 @@ async def test_staff_updates_priority_category_and_assignee(client, session, set
     assert (await _ticket(session, ticket.id)).assignee_id is None
 
 
-async def test_assignee_must_be_active_staff(client, session, settings):
-    customer, _ = await customer_with_headers(session, settings)
+async def test_assignee_must_be_active_staff(client, session, as_customer, as_staff):
+    customer, _ = await as_customer()
     customer_user_id = customer.user_id
-    _, staff = await staff_with_headers(session, settings)
+    _, staff = await as_staff()
     inactive = await make_user(session, role=Role.agent, is_active=False)
     ticket = await make_ticket(session, customer)
     await session.commit()
@@ -698,9 +689,9 @@ async def test_assignee_must_be_active_staff(client, session, settings):
         {"subject": "new subject"},
     ],
 )
-async def test_malformed_update_is_refused(client, session, settings, body):
-    customer, _ = await customer_with_headers(session, settings)
-    _, staff = await staff_with_headers(session, settings)
+async def test_malformed_update_is_refused(client, session, as_customer, as_staff, body):
+    customer, _ = await as_customer()
+    _, staff = await as_staff()
     ticket = await make_ticket(session, customer)
     await session.commit()
     r = await client.patch(f"{API}/tickets/{ticket.id}", json=body, headers=staff)
@@ -708,16 +699,14 @@ async def test_malformed_update_is_refused(client, session, settings, body):
     assert r.json()["error"] == "validation_error"
 
 
-async def test_update_missing_ticket(client, session, settings):
-    _, staff = await staff_with_headers(session, settings)
-    await session.commit()
+async def test_update_missing_ticket(client, as_staff):
+    _, staff = await as_staff()
     r = await client.patch(f"{API}/tickets/12345", json={"status": "closed"}, headers=staff)
     assert r.status_code == 404
 
 
 async def test_customer_token_without_customer_is_refused(client, session, settings):
-    user = await make_user(session)
+    _, headers = await signed_in_user(session, settings, Role.customer)
     await session.commit()
-    headers = auth_header(access_token_for(settings, user))
     r = await client.get(f"{API}/tickets/1", headers=headers)
     assert r.status_code == 403

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from backend.billing import service as billing
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.i18n import t
 from backend.models import Conversation, ConversationMessage, MessageSender, Payment
 from backend.state import Resources

@@ -12,7 +12,7 @@ import pytest
 from fluent.syntax import FluentParser, ast
 from sqlalchemy import func, select
 
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.config import ROOT_DIR
 from backend.i18n import SUPPORTED_LOCALES, t
 from backend.models import (

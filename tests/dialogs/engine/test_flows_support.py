@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from backend.billing import ledger
-from backend.billing.tasks import business_today
+from backend.clock import business_today
 from backend.i18n import t
 from backend.models import (
     Document,

@@ -1,30 +1,24 @@
-"""Shared helpers of the billing-action tests (tariff change, promised payment, suspension,
-adjustments). Kept out of conftest.py, which another module owns; test modules import these."""
+"""Shared helpers of the billing tests (billing run, tariff change, promised payment,
+suspension, adjustments): the money and rows they assert on, read through the test session.
+Plain functions the test modules import, as the payments tests import theirs; the app and the
+signed-in people come from the root fixtures (`app`, `as_customer`, `as_staff`)."""
 
 from __future__ import annotations
 
 import dataclasses
 from typing import Any, TypeVar
 
-from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.app import create_app
 from backend.models import Account, AuditEntry, OutboxMessage, Transaction
 from backend.state import Resources
 
 T = TypeVar("T")
 
-ACTION_PATH = "/api/v1/billing/promised-payment"
-
-
-def app_with_actions(resources: Resources) -> FastAPI:
-    """The app (backend/api.py mounts the actions router)."""
-    return create_app(resources.settings, resources=resources, roles=[])
-
 
 def with_settings(resources: Resources, **overrides: Any) -> Resources:
+    """The shared engine and Redis under settings with `overrides` (e.g. a billing chunk size)."""
     return dataclasses.replace(resources, settings=resources.settings.model_copy(update=overrides))
 
 
@@ -53,6 +47,7 @@ async def money_snapshot(session: AsyncSession) -> tuple[int, int]:
 
 
 async def assert_ledger_invariant(session: AsyncSession) -> None:
+    """balance == sum(transactions) for every account."""
     rows = (
         await session.execute(
             select(Account.id, Account.balance, func.coalesce(func.sum(Transaction.amount), 0))
