@@ -25,6 +25,7 @@ from backend.state import Resources
 from backend.webchat.rasa_endpoints import router as rasa_router
 from bot import inbox as telegram_inbox
 from bot.webhook import get_router as telegram_router
+from dialogs import access as conversation_access
 
 log = get_logger("app")
 
@@ -115,6 +116,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.resources = resources
+    # the core cuts conversations through this port (backend/customers/linking.py)
+    app.state.conversations = conversation_access
     app.state.settings = settings
     app.state.metrics = metrics
     error_handlers.install(app)

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     rasa_webhook_token: SecretStr | None = None
     alertmanager_token: SecretStr | None = None
 
-    # --- billing rules (isp-product.md; every value is the provider's to change) ---------
+    # --- billing rules (docs/isp-rules.md; every value is the provider's to change) -----
     billing_timezone: str = "Europe/Moscow"
     # daily_share: a monthly fee is charged day by day (the month's shares add up to the fee);
     # period_start: the whole monthly fee on the first billing day of the month (a mid-month

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit.service import Actor
 from backend.auth.tokens import Principal, decode_token
 from backend.config import Settings
+from backend.customers.linking import ConversationAccess
 from backend.db import unit_of_work
 from backend.errors import Forbidden, InvalidToken, MfaRequired, NotAuthenticated
 from backend.models import Role
@@ -55,6 +56,16 @@ async def get_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def get_conversations(request: Request) -> ConversationAccess:
+    """The conversation engine's access cut, plugged in by the composition root
+    (backend/app.py), so that the core's endpoints reach it without importing the engine."""
+    conversations: ConversationAccess = request.app.state.conversations
+    return conversations
+
+
+ConversationsDep = Annotated[ConversationAccess, Depends(get_conversations)]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
 

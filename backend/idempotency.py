@@ -1,5 +1,5 @@
-"""`Idempotency-Key` for POST endpoints that create payments or move money (reliability.md,
-Money): the first request with a key runs the action and stores its response in the same
+"""`Idempotency-Key` for POST endpoints that create payments or move money (docs/reliability.md,
+"Money"): the first request with a key runs the action and stores its response in the same
 transaction; a repeat with the same key and body gets that response again without running the
 action; the same key with a different body is refused.
 

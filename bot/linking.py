@@ -42,6 +42,7 @@ from backend.state import Resources
 from backend.validation import normalize_phone
 from bot.handlers import PRIVATE, pick_locale
 from bot.render import send_outbound
+from dialogs import access
 from dialogs.types import Inbound
 
 if TYPE_CHECKING:
@@ -119,7 +120,9 @@ async def on_start_token(
         async with unit_of_work(resources.sessionmaker) as session:
             customer = await customers.customer_by_id(session, customer_id)
             if customer is not None:
-                await linking.link_telegram(session, customer.id, user.id, actor=None)
+                await linking.link_telegram(
+                    session, customer.id, user.id, actor=None, conversations=access
+                )
     if customer is None:
         await message.answer(
             t("telegram-link-invalid", locale), reply_markup=share_contact_keyboard(locale)
@@ -192,7 +195,9 @@ async def on_contract_number(
     async with unit_of_work(resources.sessionmaker) as session:
         customer = await linking.find_by_phone_and_contract(session, phone, text)
         if customer is not None:
-            await linking.link_telegram(session, customer.id, user.id, actor=None)
+            await linking.link_telegram(
+                session, customer.id, user.id, actor=None, conversations=access
+            )
     if customer is None:
         await message.answer(t("telegram-link-wrong-contract", locale))
         return
@@ -246,7 +251,11 @@ async def on_unlink_answer(
     else:
         async with unit_of_work(resources.sessionmaker) as session:
             await linking.unlink_telegram(
-                session, customer_id, actor=None, telegram_user_id=callback.from_user.id
+                session,
+                customer_id,
+                actor=None,
+                telegram_user_id=callback.from_user.id,
+                conversations=access,
             )
         log.info("telegram unlinked", customer_id=customer_id)
         text = t("telegram-unlinked", locale)

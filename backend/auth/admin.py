@@ -18,6 +18,7 @@ from backend.auth.errors import CannotDeactivateSelf, EnrolmentNotApplicable, La
 from backend.auth.tokens import Principal, hash_opaque, new_opaque_token
 from backend.clock import utcnow
 from backend.customers import linking
+from backend.customers.linking import ConversationAccess
 from backend.errors import NotFound
 from backend.models import EnrolmentLink, Role, User
 from backend.state import Resources
@@ -51,7 +52,14 @@ async def _end_sessions(session: AsyncSession, res: Resources, user: User) -> No
     await res.revocations.revoke(families, _deny_seconds(res))
 
 
-async def deactivate(session: AsyncSession, res: Resources, admin: Principal, user_id: int) -> User:
+async def deactivate(
+    session: AsyncSession,
+    res: Resources,
+    admin: Principal,
+    user_id: int,
+    *,
+    conversations: ConversationAccess,
+) -> User:
     if user_id == admin.user_id:
         raise CannotDeactivateSelf()
     user = await _user(session, user_id)
@@ -66,7 +74,9 @@ async def deactivate(session: AsyncSession, res: Resources, admin: Principal, us
         # the bot and the widget speak for the customer too: every chat of theirs goes anonymous
         customer_id = await repository.customer_id_for_user(session, user.id)
         if customer_id is not None:
-            await linking.cut_customer_access(session, customer_id, _actor(admin))
+            await linking.cut_customer_access(
+                session, customer_id, _actor(admin), conversations=conversations
+            )
     # Before the commit: from the moment the database says inactive, no token works.
     await res.revocations.block_user(user.id, _deny_seconds(res))
     if was_active:

@@ -14,7 +14,7 @@ from backend.auth.admin_schemas import (
     StaffEnrolStartIn,
 )
 from backend.auth.schemas import TotpConfirmOut, TotpEnrollOut
-from backend.deps import CurrentAdmin, ResourcesDep, SessionDep
+from backend.deps import ConversationsDep, CurrentAdmin, ResourcesDep, SessionDep
 
 router = APIRouter(prefix="/admin/users", tags=["admin"])
 enrolment_router = APIRouter(prefix="/auth/2fa/enrolment", tags=["auth"])
@@ -24,11 +24,15 @@ UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 @router.post("/{user_id}/deactivate")
 async def deactivate_user(
-    user_id: UserId, principal: CurrentAdmin, session: SessionDep, res: ResourcesDep
+    user_id: UserId,
+    principal: CurrentAdmin,
+    session: SessionDep,
+    res: ResourcesDep,
+    conversations: ConversationsDep,
 ) -> AdminUserOut:
     """Deactivate an account: its access and refresh tokens stop working at once, in every
     process, and it cannot sign in. Not your own account, nor the last active admin."""
-    user = await admin.deactivate(session, res, principal, user_id)
+    user = await admin.deactivate(session, res, principal, user_id, conversations=conversations)
     return AdminUserOut.model_validate(user)
 
 

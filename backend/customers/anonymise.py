@@ -20,9 +20,12 @@ from backend.audit.service import Actor
 from backend.auth import admin as user_admin
 from backend.auth.tokens import Principal
 from backend.clock import utcnow
-from backend.customers.linking import cut_customer_access
-from backend.customers.service import CustomerNotFound
-from backend.errors import Conflict
+from backend.customers.errors import (
+    CustomerAlreadyAnonymised,
+    CustomerNotFound,
+    CustomerNotSettled,
+)
+from backend.customers.linking import ConversationAccess, cut_customer_access
 from backend.models import (
     Account,
     AuditEntry,
@@ -51,16 +54,6 @@ ACTION = "customer.anonymise"
 REMOVED = "[removed]"
 # No password hashes to this: the account cannot sign in even if reactivated by mistake.
 UNUSABLE_HASH = "!anonymised"
-
-
-class CustomerNotSettled(Conflict):
-    code = "customer_not_settled"
-    detail = "the customer still has money or service open; settle it before anonymising"
-
-
-class CustomerAlreadyAnonymised(Conflict):
-    code = "customer_already_anonymised"
-    detail = "this customer's personal data was already removed"
 
 
 # --- queries ----------------------------------------------------------------------------------
@@ -171,7 +164,13 @@ async def _erase_support_texts(session: AsyncSession, customer_id: int) -> int:
 
 
 async def anonymise_customer(
-    session: AsyncSession, res: Resources, admin: Principal, customer_id: int, today: date
+    session: AsyncSession,
+    res: Resources,
+    admin: Principal,
+    customer_id: int,
+    today: date,
+    *,
+    conversations: ConversationAccess,
 ) -> dict[str, Any]:
     """Replace the customer's personal data, deactivate their sign-in, unlink their chats and
     devices and delete their conversations; keep every money, document and audit row."""
@@ -188,14 +187,16 @@ async def anonymise_customer(
     # Telegram links and every conversation of the customer are cut (the next turn in the chat
     # is anonymous); the transcripts then go. First, so that the ids of the cut are ours
     # (deactivating a customer's sign-in cuts them too).
-    cut = await cut_customer_access(session, customer_id, actor)
+    cut = await cut_customer_access(session, customer_id, actor, conversations=conversations)
     if cut:
         await session.execute(delete(Conversation).where(Conversation.id.in_(cut)))
 
     user_id = customer.user_id
     if user_id is not None:
         # sign-in ends at once in every process (tokens denied, sessions revoked)
-        user = await user_admin.deactivate(session, res, admin, user_id)
+        user = await user_admin.deactivate(
+            session, res, admin, user_id, conversations=conversations
+        )
         await _erase_user(session, user)
     devices = await session.execute(
         delete(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id)

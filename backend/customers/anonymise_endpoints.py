@@ -10,7 +10,13 @@ from pydantic import BaseModel
 
 from backend.clock import business_today
 from backend.customers import anonymise
-from backend.deps import CurrentAdmin, ResourcesDep, SessionDep
+from backend.customers.errors import (
+    CustomerAlreadyAnonymised,
+    CustomerNotFound,
+    CustomerNotSettled,
+)
+from backend.deps import ConversationsDep, CurrentAdmin, ResourcesDep, SessionDep
+from backend.errors import refusals
 
 router = APIRouter(prefix="/admin/customers", tags=["admin"])
 
@@ -29,22 +35,26 @@ class AnonymisedOut(BaseModel):
 
 @router.post(
     "/{customer_id}/anonymise",
-    responses={
-        409: {
-            "description": "`customer_not_settled` (with `open`: what is still open) or "
-            "`customer_already_anonymised`"
-        }
-    },
+    responses=refusals(CustomerNotFound, CustomerNotSettled, CustomerAlreadyAnonymised),
 )
 async def anonymise_customer(
-    customer_id: CustomerId, principal: CurrentAdmin, session: SessionDep, res: ResourcesDep
+    customer_id: CustomerId,
+    principal: CurrentAdmin,
+    session: SessionDep,
+    res: ResourcesDep,
+    conversations: ConversationsDep,
 ) -> AnonymisedOut:
     """Admins only. Replace the customer's name, contacts and address, deactivate and erase
     their sign-in, unlink their Telegram and devices, delete their conversations and redact
     their tickets. The contract number, account, ledger, invoices, payments, documents and the
     audit log stay. Refused (409 `customer_not_settled`) while the balance is not zero or an
-    invoice, payment, promised payment, subscription or ticket is open."""
+    invoice, payment, promised payment, subscription or ticket is open; its `open` lists them."""
     outcome = await anonymise.anonymise_customer(
-        session, res, principal, customer_id, business_today(res.settings)
+        session,
+        res,
+        principal,
+        customer_id,
+        business_today(res.settings),
+        conversations=conversations,
     )
     return AnonymisedOut(**outcome)

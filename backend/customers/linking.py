@@ -1,10 +1,13 @@
-"""Linking a Telegram account to a customer (architecture.md, "Identity across channels").
+"""Linking a Telegram account to a customer (docs/architecture.md, "Identity
+across channels").
 
 Two ways prove ownership: a one-time deep-link token issued to a logged-in customer, or the
 customer's own shared contact whose phone is on file, confirmed by the contract number. A
 Telegram account belongs to one customer at a time: linking it again moves it. Unlinking,
 moving or deactivating cuts the chat's conversation off the previous customer in the same
-transaction (dialogs/access.py).
+transaction: the conversation engine does the cut (dialogs/access.py) behind the
+`ConversationAccess` port below, which the callers pass in, so the core does not import the
+engine (docs/architecture.md, "Layers").
 
 Tokens are kept in Redis by their SHA-256 only, so a Redis dump does not hold usable links; a
 token is consumed with GETDEL, so two concurrent `/start <token>` cannot both link.
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
+from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,10 +32,31 @@ from backend.models import ChannelIdentity, Customer
 from backend.models.enums import Channel
 from backend.redis import Redis
 from backend.validation import normalize_phone
-from dialogs import access
 
-LINK_TOKEN_TTL = 600  # seconds (isp-product.md: a one-time token, 10 min)
+LINK_TOKEN_TTL = 600  # seconds: a one-time token lives 10 minutes
 _LINK_KEY = "tg:link:{}"
+
+
+class ConversationAccess(Protocol):
+    """Cutting conversations off a customer, done by the conversation engine (the module
+    dialogs/access.py satisfies it). The composition root hands it to the HTTP layer
+    (`backend.deps.ConversationsDep`); the Telegram adapter passes it directly."""
+
+    async def cut_chats(
+        self,
+        session: AsyncSession,
+        channel: str,
+        chat_ids: Sequence[str],
+        *,
+        to_customer: int | None,
+        actor: Actor | None,
+        reason: str,
+        customer_id: int | None = None,
+    ) -> list[int]: ...
+
+    async def cut_customer(
+        self, session: AsyncSession, customer_id: int, *, actor: Actor | None, reason: str
+    ) -> list[int]: ...
 
 
 def _token_key(token: str) -> str:
@@ -67,7 +93,12 @@ async def telegram_identity(session: AsyncSession, telegram_user_id: int) -> Cha
 
 
 async def link_telegram(
-    session: AsyncSession, customer_id: int, telegram_user_id: int, actor: Actor | None
+    session: AsyncSession,
+    customer_id: int,
+    telegram_user_id: int,
+    actor: Actor | None,
+    *,
+    conversations: ConversationAccess,
 ) -> ChannelIdentity:
     """Link the Telegram account to the customer; an account linked elsewhere moves here."""
     identity = await telegram_identity(session, telegram_user_id)
@@ -91,7 +122,7 @@ async def link_telegram(
         identity.last_seen_at = utcnow()
     await session.flush()
     # the chat speaks for this customer from now on; another customer's flow in it is cut
-    await access.cut_chats(
+    await conversations.cut_chats(
         session,
         Channel.telegram.value,
         [str(telegram_user_id)],
@@ -116,17 +147,23 @@ async def unlink_telegram(
     customer_id: int,
     actor: Actor | None,
     telegram_user_id: int | None = None,
+    *,
+    conversations: ConversationAccess,
 ) -> int:
     """Remove the customer's Telegram link(s) - one account when `telegram_user_id` is given -
     and cut the chats of those accounts off the customer at once (every process's next turn
     there is anonymous). Returns how many were removed (0 is not an error: unlinking twice is
     harmless)."""
-    removed, _ = await _unlink(session, customer_id, actor, telegram_user_id)
+    removed, _ = await _unlink(session, customer_id, actor, telegram_user_id, conversations)
     return removed
 
 
 async def _unlink(
-    session: AsyncSession, customer_id: int, actor: Actor | None, telegram_user_id: int | None
+    session: AsyncSession,
+    customer_id: int,
+    actor: Actor | None,
+    telegram_user_id: int | None,
+    conversations: ConversationAccess,
 ) -> tuple[int, list[int]]:
     """(links removed, conversations cut)"""
     stmt = delete(ChannelIdentity).where(
@@ -138,7 +175,7 @@ async def _unlink(
     removed = await session.execute(stmt.returning(ChannelIdentity.external_id))
     external_ids = list(removed.scalars())
     chats = [str(telegram_user_id)] if telegram_user_id is not None else []
-    cut = await access.cut_chats(
+    cut = await conversations.cut_chats(
         session,
         Channel.telegram.value,
         sorted({*external_ids, *chats}),
@@ -161,13 +198,17 @@ async def _unlink(
 
 
 async def cut_customer_access(
-    session: AsyncSession, customer_id: int, actor: Actor | None
+    session: AsyncSession,
+    customer_id: int,
+    actor: Actor | None,
+    *,
+    conversations: ConversationAccess,
 ) -> list[int]:
     """For deactivating the customer: unlink every Telegram account (the bot resolves the
     customer from the link on each update) and make every conversation of the customer, on
     every channel, anonymous. Returns the ids of the conversations cut."""
-    _, cut = await _unlink(session, customer_id, actor, None)
-    cut += await access.cut_customer(
+    _, cut = await _unlink(session, customer_id, actor, None, conversations)
+    cut += await conversations.cut_customer(
         session, customer_id, actor=actor, reason="customer.deactivated"
     )
     return sorted(cut)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel
 
 from backend.customers import linking
-from backend.deps import CurrentCustomer, ResourcesDep, SessionDep, actor_of
+from backend.deps import ConversationsDep, CurrentCustomer, ResourcesDep, SessionDep, actor_of
 
 router = APIRouter(tags=["customers"])
 
@@ -47,9 +47,14 @@ async def create_telegram_link(
 
 @router.delete("/me/telegram", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_telegram_link(
-    principal: CurrentCustomer, session: SessionDep, resources: ResourcesDep
+    principal: CurrentCustomer,
+    session: SessionDep,
+    resources: ResourcesDep,
+    conversations: ConversationsDep,
 ) -> None:
     """Unlink every Telegram account from this customer (harmless when none is linked)."""
     customer_id = _own_id(principal)
     await resources.limiter.hit("tg-unlink", str(customer_id), LINKS_PER_WINDOW, LINK_WINDOW_S)
-    await linking.unlink_telegram(session, customer_id, actor_of(principal))
+    await linking.unlink_telegram(
+        session, customer_id, actor_of(principal), conversations=conversations
+    )

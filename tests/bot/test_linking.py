@@ -21,6 +21,7 @@ from backend.models.enums import Channel
 from backend.state import Resources
 from bot import inbox, linking
 from bot.factory import create_dispatcher
+from dialogs import access
 from dialogs.engine import Engine
 from dialogs.nlu.service import NLUService
 from tests.factories import access_token_for, auth_header, make_customer
@@ -172,8 +173,8 @@ async def test_wrong_contract_number_is_refused_and_limited(
 async def test_relinking_moves_the_account(resources, session):
     _, first = await make_customer(session)
     _, second = await make_customer(session)
-    await link_service.link_telegram(session, first.id, USER, actor=None)
-    await link_service.link_telegram(session, second.id, USER, actor=None)
+    await link_service.link_telegram(session, first.id, USER, actor=None, conversations=access)
+    await link_service.link_telegram(session, second.id, USER, actor=None, conversations=access)
     await session.commit()
     assert await linked_customer(session, USER) == second.id
     token = await link_service.issue_link_token(resources.redis, first.id)
@@ -183,7 +184,7 @@ async def test_relinking_moves_the_account(resources, session):
 
 async def test_unlink_with_confirmation(resources, session, bot, telegram, dispatcher):
     _, customer = await make_customer(session, contract_number="U-1")
-    await link_service.link_telegram(session, customer.id, USER, actor=None)
+    await link_service.link_telegram(session, customer.id, USER, actor=None, conversations=access)
     await session.commit()
 
     sent = await feed(resources, bot, dispatcher, telegram, telegram.command(USER, "unlink"))
@@ -205,7 +206,7 @@ async def test_unlink_with_confirmation(resources, session, bot, telegram, dispa
 
 async def test_unlink_endpoint(resources, session, api, client, settings):
     user, customer = await make_customer(session)
-    await link_service.link_telegram(session, customer.id, USER, actor=None)
+    await link_service.link_telegram(session, customer.id, USER, actor=None, conversations=access)
     await session.commit()
     assert user is not None
     headers = auth_header(access_token_for(settings, user, customer_id=customer.id))
@@ -216,7 +217,7 @@ async def test_unlink_endpoint(resources, session, api, client, settings):
 
 async def test_start_when_linked_goes_to_the_engine(resources, session, bot, telegram, dispatcher):
     _, customer = await make_customer(session)
-    await link_service.link_telegram(session, customer.id, USER, actor=None)
+    await link_service.link_telegram(session, customer.id, USER, actor=None, conversations=access)
     await session.commit()
     sent = await feed(resources, bot, dispatcher, telegram, telegram.command(USER, "start"))
     assert sent and t("telegram-link-welcome", "ru") not in sent

@@ -1,4 +1,4 @@
-"""Robustness of the Telegram adapter end to end (reliability.md, "Nothing lost" and "Bad
+"""Robustness of the Telegram adapter end to end (docs/reliability.md, "Nothing is lost" and "Bad
 input"): the production bot and dispatcher (bot.runner.build: bot.factory.create_bot with its
 pacing and 429 middlewares, create_dispatcher with the linking router and the real dialogs
 engine and NLU) talk to the Telegram Bot API stand-in over HTTP; updates go through the inbox

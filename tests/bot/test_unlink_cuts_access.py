@@ -18,6 +18,7 @@ from backend.i18n import t
 from backend.models import AuditEntry, Conversation, Document
 from backend.state import Resources
 from bot.linking import UnlinkCallback
+from dialogs import access
 from dialogs.engine import Engine
 from dialogs.nlu.service import NLUService
 from dialogs.state import FlowStore
@@ -112,7 +113,7 @@ async def test_unlink_through_the_api_cuts_every_process(
     tariff = await make_tariff(session, name="Дом 300", price=60000)
     customer, headers = await as_customer(balance=35000)
     await make_subscription(session, customer, tariff)
-    await link_service.link_telegram(session, customer.id, CHAT, actor=None)
+    await link_service.link_telegram(session, customer.id, CHAT, actor=None, conversations=access)
     await session.commit()
     await tg.start()
     assert texts(await tg.say(CHAT, BALANCE)) == [
@@ -193,6 +194,8 @@ async def test_cutting_a_customer_makes_every_chat_anonymous(
         await balance_text(session, tg.settings, customer.id)
     ]
     async with unit_of_work(tg.resources.sessionmaker) as s:
-        cut = await link_service.cut_customer_access(s, customer.id, actor=None)
+        cut = await link_service.cut_customer_access(
+            s, customer.id, actor=None, conversations=access
+        )
     assert cut == [(await conversation(session)).id]
     await assert_anonymous(tg, session)

@@ -20,6 +20,7 @@ from backend.i18n import t
 from backend.migrate import upgrade
 from backend.models import AuditEntry, Conversation, ConversationState, Role
 from backend.state import Resources
+from dialogs import access
 from dialogs.engine import Engine
 from dialogs.types import DocumentOut, payload
 from tests.dialogs.engine.conftest import Chat, KeywordParser, texts
@@ -282,13 +283,16 @@ async def test_the_cut_on_the_embedded_default(tmp_path, resources: Resources) -
     try:
         async with unit_of_work(res.sessionmaker) as s:
             _, customer = await make_customer(s, balance=10000)
-            await link_service.link_telegram(s, customer.id, 100, actor=None)
+            await link_service.link_telegram(s, customer.id, 100, actor=None, conversations=access)
             customer_id = customer.id
         chat = Chat(Engine(res, KeywordParser()), customer_id=customer_id, locale="en")
         assert texts(await chat.say("balance")).startswith(t("dialogs-balance", "en", amount=1)[:5])
         await chat.say(payload=payload("get_documents", "start"))
         async with unit_of_work(res.sessionmaker) as s:
-            assert await link_service.unlink_telegram(s, customer_id, actor=None) == 1
+            assert (
+                await link_service.unlink_telegram(s, customer_id, actor=None, conversations=access)
+                == 1
+            )
         # this process's Redis copy of the flow state is older than the column now
         chat.customer_id = None
         pressed = await chat.say(payload=payload("get_documents", "type", "contract"))
