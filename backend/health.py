@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from backend.deps import ResourcesDep
-from backend.errors import NotAuthenticated
+from backend.errors import InvalidToken
 from backend.middleware import Metrics
 
 router = APIRouter(tags=["operations"])
@@ -21,8 +21,7 @@ router = APIRouter(tags=["operations"])
 CHECK_TIMEOUT_S = 2.0
 
 
-class MetricsTokenRequired(NotAuthenticated):
-    code = "invalid_token"
+class MetricsTokenRequired(InvalidToken):
     detail = "a valid METRICS_TOKEN bearer token is required"
 
 

@@ -11,7 +11,9 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, LabeledPrice
 
 from backend.db import unit_of_work
 from backend.documents import repository as documents
-from backend.documents.storage import DocumentCorrupted, DocumentStorage
+from backend.documents.errors import DocumentCorrupted
+from backend.documents.storage import DocumentStorage
+from backend.errors import error_key
 from backend.i18n import t
 from backend.logging import get_logger
 from backend.state import Resources
@@ -82,12 +84,12 @@ async def _send_document(
         document = await documents.document_by_id(session, item.document_id)
     if document is None:
         log.error("outbound document missing", document_id=item.document_id)
-        await bot.send_message(chat_id=chat_id, text=t("error-document-corrupted", locale))
+        await bot.send_message(chat_id=chat_id, text=t(error_key(DocumentCorrupted.code), locale))
         return
     try:
         data = await DocumentStorage(resources.settings.documents_dir).open(document)
     except DocumentCorrupted:
-        await bot.send_message(chat_id=chat_id, text=t("error-document-corrupted", locale))
+        await bot.send_message(chat_id=chat_id, text=t(error_key(DocumentCorrupted.code), locale))
         return
     caption = item.caption[:MAX_CAPTION_CHARS] if item.caption else None
     await bot.send_document(

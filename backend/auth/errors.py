@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from backend.errors import (
     Conflict,
+    DomainError,
     Forbidden,
     InvalidOtp,
     InvalidToken,
@@ -13,49 +14,54 @@ from backend.errors import (
 )
 
 
-class CannotDeactivateSelf(Conflict):
+class AuthError(DomainError):
+    """Errors of auth. The sign-in errors every route can answer with (InvalidToken,
+    MfaRequired ...) are HTTP kinds in backend.errors."""
+
+
+class CannotDeactivateSelf(AuthError, Conflict):
     code = "cannot_deactivate_self"
     detail = "admins cannot deactivate their own account"
 
 
-class LastActiveAdmin(Conflict):
+class LastActiveAdmin(AuthError, Conflict):
     code = "last_active_admin"
     detail = "the last active admin cannot be deactivated"
 
 
-class EnrolmentLinkRequired(Forbidden):
+class EnrolmentLinkRequired(AuthError, Forbidden):
     code = "enrolment_link_required"
     detail = (
         "agents and admins enrol two-factor authentication with an enrolment link from an admin"
     )
 
 
-class InvalidEnrolmentLink(InvalidToken):
+class InvalidEnrolmentLink(AuthError, InvalidToken):
     code = "invalid_enrolment_link"
     detail = "the enrolment link is wrong, expired, replaced or already used"
 
 
-class EnrolmentNotApplicable(Conflict):
+class EnrolmentNotApplicable(AuthError, Conflict):
     code = "enrolment_not_applicable"
     detail = (
         "an enrolment link is only for an active agent or admin without two-factor authentication"
     )
 
 
-class AlreadyRegistered(Conflict):
+class AlreadyRegistered(AuthError, Conflict):
     code = "already_registered"
     detail = "an account with this email or phone already exists"
 
 
-class WeakPassword(ValidationFailed):
+class WeakPassword(AuthError, ValidationFailed):
     code = "weak_password"
 
 
-class InvalidResetCode(InvalidOtp):
+class InvalidResetCode(AuthError, InvalidOtp):
     code = "invalid_reset_code"
     detail = "the recovery code is wrong or expired"
 
 
-class RecoveryChannelUnavailable(ServiceUnavailable):
+class RecoveryChannelUnavailable(AuthError, ServiceUnavailable):
     code = "recovery_channel_unavailable"
     detail = "password recovery is unavailable: no email or SMS delivery is configured"

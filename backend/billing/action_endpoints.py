@@ -28,7 +28,39 @@ from backend.billing.action_schemas import (
     TariffChangeQuote,
     TariffChangeResult,
 )
+from backend.billing.errors import (
+    BalanceSufficient,
+    ChangeNowNotAllowed,
+    FreezeInPast,
+    FreezeInvalidDates,
+    FreezeNegativeBalance,
+    FreezeNotActive,
+    FreezeNotCancellable,
+    FreezeOverlaps,
+    FreezeStartTooFar,
+    FreezeTooLong,
+    FreezeTooShort,
+    LockedDuringPromisedPayment,
+    NewTariffNotFound,
+    NoPendingChange,
+    NoSubscription,
+    PendingChangeExists,
+    PpActive,
+    PpDebtTooLarge,
+    PpDisabled,
+    PpPreviousNotRepaid,
+    PpSubscriptionSuspended,
+    PpTooFrequent,
+    SameTariff,
+    SubscriptionBlocked,
+    SubscriptionSuspended,
+    SuspensionNotFound,
+    TariffInactive,
+    TariffNotAllowed,
+    TooSoon,
+)
 from backend.clock import business_today, utcnow
+from backend.customers.errors import CustomerNotFound
 from backend.deps import (
     CurrentAdmin,
     CurrentCustomer,
@@ -37,17 +69,58 @@ from backend.deps import (
     SettingsDep,
     actor_of,
 )
-from backend.errors import NotFound
-from backend.idempotency import IdempotencyKeyDep
+from backend.errors import AppError, ValidationFailed, refusals
+from backend.idempotency import (
+    IdempotencyKeyDep,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+)
 
 router = APIRouter(tags=["billing actions"])
 
 CustomerId = Annotated[int, Path(ge=1, le=2**62)]
 SuspensionId = Annotated[int, Path(ge=1, le=2**62)]
 
-
-class CustomerNotFound(NotFound):
-    detail = "customer not found"
+# What each action refuses (its service raises these); the staff routes add CustomerNotFound.
+TARIFF_CHANGE_REFUSALS: tuple[type[AppError], ...] = (
+    NewTariffNotFound,
+    NoSubscription,
+    SameTariff,
+    TariffInactive,
+    TariffNotAllowed,
+    TooSoon,
+    LockedDuringPromisedPayment,
+    SubscriptionBlocked,
+    SubscriptionSuspended,
+    PendingChangeExists,
+    ChangeNowNotAllowed,
+)
+CANCEL_CHANGE_REFUSALS: tuple[type[AppError], ...] = (NoSubscription, NoPendingChange)
+PROMISED_PAYMENT_REFUSALS: tuple[type[AppError], ...] = (
+    NoSubscription,
+    PpDisabled,
+    PpSubscriptionSuspended,
+    PpActive,
+    PpTooFrequent,
+    PpPreviousNotRepaid,
+    PpDebtTooLarge,
+    BalanceSufficient,
+)
+PAUSE_REFUSALS: tuple[type[AppError], ...] = (
+    NoSubscription,
+    FreezeInvalidDates,
+    FreezeInPast,
+    FreezeStartTooFar,
+    FreezeTooShort,
+    FreezeTooLong,
+    FreezeOverlaps,
+    FreezeNegativeBalance,
+    SubscriptionBlocked,
+)
+CANCEL_PAUSE_REFUSALS: tuple[type[AppError], ...] = (SuspensionNotFound, FreezeNotCancellable)
+RESUME_REFUSALS: tuple[type[AppError], ...] = (SuspensionNotFound, FreezeNotActive)
 
 
 def _own_id(principal: CurrentCustomer) -> int:
@@ -64,16 +137,14 @@ async def _existing(session: SessionDep, customer_id: int) -> int:
 # --- tariff change --------------------------------------------------------------------------
 
 
-@router.post("/billing/tariff-change/quote")
+@router.post("/billing/tariff-change/quote", responses=refusals(*TARIFF_CHANGE_REFUSALS))
 async def quote_tariff_change(
     data: TariffChangeIn, principal: CurrentCustomer, session: SessionDep, settings: SettingsDep
 ) -> TariffChangeQuote:
     """What a change to `tariff_id` costs and when it takes effect: an upgrade now (with the
     proration for the rest of the month), a downgrade or a same-price change from the next
-    period. Refusals: tariff_not_found (404), same_tariff, tariff_inactive, tariff_not_allowed,
-    too_soon (`available_from`), locked_during_promised_payment, subscription_blocked
-    (`amount_to_pay`), subscription_suspended, pending_change_exists, change_now_not_allowed,
-    no_subscription (404)."""
+    period. A refusal carries its next step: `available_from` for too_soon, `amount_to_pay`
+    for subscription_blocked."""
     return await tariff_change.quote(
         session,
         settings,
@@ -84,7 +155,7 @@ async def quote_tariff_change(
     )
 
 
-@router.post("/billing/tariff-change")
+@router.post("/billing/tariff-change", responses=refusals(*TARIFF_CHANGE_REFUSALS))
 async def confirm_tariff_change(
     data: TariffChangeIn, principal: CurrentCustomer, session: SessionDep, settings: SettingsDep
 ) -> TariffChangeResult:
@@ -101,11 +172,11 @@ async def confirm_tariff_change(
     )
 
 
-@router.delete("/billing/tariff-change")
+@router.delete("/billing/tariff-change", responses=refusals(*CANCEL_CHANGE_REFUSALS))
 async def cancel_tariff_change(
     principal: CurrentCustomer, session: SessionDep
 ) -> ScheduledChangeCancelled:
-    """Cancel the scheduled change (409 no_pending_change without one)."""
+    """Cancel the scheduled change."""
     return await tariff_change.cancel_scheduled(
         session, _own_id(principal), utcnow(), actor_of(principal)
     )
@@ -123,32 +194,37 @@ async def promised_payment_terms(
     return await promised.terms(session, settings, _own_id(principal), utcnow())
 
 
-@router.post("/billing/promised-payment", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/billing/promised-payment",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(*PROMISED_PAYMENT_REFUSALS),
+)
 async def take_promised_payment(
     principal: CurrentCustomer, session: SessionDep, settings: SettingsDep
 ) -> PromisedPaymentTaken:
-    """Take the promised payment: the credit is posted and a debt block lifts. Refusals (409):
-    pp_disabled, subscription_suspended, pp_active, pp_too_frequent, pp_previous_not_repaid,
-    pp_debt_too_large, balance_sufficient; no_subscription (404)."""
+    """Take the promised payment: the credit is posted and a debt block lifts. The refusals are
+    those `GET /billing/promised-payment` answers with as `reason`."""
     return await promised.take(session, settings, _own_id(principal), utcnow(), actor_of(principal))
 
 
 # --- suspension -----------------------------------------------------------------------------
 
 
-@router.post("/billing/suspensions/quote")
+@router.post("/billing/suspensions/quote", responses=refusals(*PAUSE_REFUSALS))
 async def quote_suspension(
     data: SuspensionIn, principal: CurrentCustomer, session: SessionDep, settings: SettingsDep
 ) -> SuspensionQuote:
-    """Days, free days and the fee of a pause. Refusals (409): freeze_in_past,
-    freeze_start_too_far, freeze_too_short, freeze_too_long, freeze_overlaps,
-    freeze_negative_balance, subscription_blocked; no_subscription (404)."""
+    """Days, free days and the fee of a pause."""
     return await suspensions.quote(
         session, settings, _own_id(principal), data.start_on, data.end_on, business_today(settings)
     )
 
 
-@router.post("/billing/suspensions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/billing/suspensions",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(*PAUSE_REFUSALS),
+)
 async def create_suspension(
     data: SuspensionIn, principal: CurrentCustomer, session: SessionDep, settings: SettingsDep
 ) -> SuspensionOut:
@@ -175,15 +251,15 @@ async def list_suspensions(
     )
 
 
-@router.delete("/billing/suspensions/{suspension_id}")
+@router.delete("/billing/suspensions/{suspension_id}", responses=refusals(*CANCEL_PAUSE_REFUSALS))
 async def cancel_suspension(
     suspension_id: SuspensionId, principal: CurrentCustomer, session: SessionDep
 ) -> SuspensionOut:
-    """Cancel a scheduled pause (409 freeze_not_cancellable for an active one)."""
+    """Cancel a scheduled pause (an active one is resumed instead)."""
     return await suspensions.cancel(session, _own_id(principal), suspension_id, actor_of(principal))
 
 
-@router.post("/billing/suspensions/{suspension_id}/resume")
+@router.post("/billing/suspensions/{suspension_id}/resume", responses=refusals(*RESUME_REFUSALS))
 async def resume_suspension(
     suspension_id: SuspensionId,
     principal: CurrentCustomer,
@@ -204,7 +280,10 @@ async def resume_suspension(
 # --- staff on a customer's behalf -----------------------------------------------------------
 
 
-@router.post("/customers/{customer_id}/tariff-change/quote")
+@router.post(
+    "/customers/{customer_id}/tariff-change/quote",
+    responses=refusals(CustomerNotFound, *TARIFF_CHANGE_REFUSALS),
+)
 async def staff_quote_tariff_change(
     customer_id: CustomerId,
     data: TariffChangeIn,
@@ -223,7 +302,10 @@ async def staff_quote_tariff_change(
     )
 
 
-@router.post("/customers/{customer_id}/tariff-change")
+@router.post(
+    "/customers/{customer_id}/tariff-change",
+    responses=refusals(CustomerNotFound, *TARIFF_CHANGE_REFUSALS),
+)
 async def staff_confirm_tariff_change(
     customer_id: CustomerId,
     data: TariffChangeIn,
@@ -243,7 +325,10 @@ async def staff_confirm_tariff_change(
     )
 
 
-@router.delete("/customers/{customer_id}/tariff-change")
+@router.delete(
+    "/customers/{customer_id}/tariff-change",
+    responses=refusals(CustomerNotFound, *CANCEL_CHANGE_REFUSALS),
+)
 async def staff_cancel_tariff_change(
     customer_id: CustomerId, principal: CurrentStaff, session: SessionDep
 ) -> ScheduledChangeCancelled:
@@ -252,14 +337,18 @@ async def staff_cancel_tariff_change(
     )
 
 
-@router.get("/customers/{customer_id}/promised-payment")
+@router.get("/customers/{customer_id}/promised-payment", responses=refusals(CustomerNotFound))
 async def staff_promised_payment_terms(
     customer_id: CustomerId, principal: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> PromisedPaymentTerms:
     return await promised.terms(session, settings, await _existing(session, customer_id), utcnow())
 
 
-@router.post("/customers/{customer_id}/promised-payment", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/customers/{customer_id}/promised-payment",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(CustomerNotFound, *PROMISED_PAYMENT_REFUSALS),
+)
 async def staff_take_promised_payment(
     customer_id: CustomerId, principal: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> PromisedPaymentTaken:
@@ -268,7 +357,10 @@ async def staff_take_promised_payment(
     )
 
 
-@router.post("/customers/{customer_id}/suspensions/quote")
+@router.post(
+    "/customers/{customer_id}/suspensions/quote",
+    responses=refusals(CustomerNotFound, *PAUSE_REFUSALS),
+)
 async def staff_quote_suspension(
     customer_id: CustomerId,
     data: SuspensionIn,
@@ -286,7 +378,11 @@ async def staff_quote_suspension(
     )
 
 
-@router.post("/customers/{customer_id}/suspensions", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/customers/{customer_id}/suspensions",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(CustomerNotFound, *PAUSE_REFUSALS),
+)
 async def staff_create_suspension(
     customer_id: CustomerId,
     data: SuspensionIn,
@@ -306,7 +402,7 @@ async def staff_create_suspension(
     )
 
 
-@router.get("/customers/{customer_id}/suspensions")
+@router.get("/customers/{customer_id}/suspensions", responses=refusals(CustomerNotFound))
 async def staff_list_suspensions(
     customer_id: CustomerId, principal: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> SuspensionList:
@@ -315,7 +411,10 @@ async def staff_list_suspensions(
     )
 
 
-@router.delete("/customers/{customer_id}/suspensions/{suspension_id}")
+@router.delete(
+    "/customers/{customer_id}/suspensions/{suspension_id}",
+    responses=refusals(CustomerNotFound, *CANCEL_PAUSE_REFUSALS),
+)
 async def staff_cancel_suspension(
     customer_id: CustomerId,
     suspension_id: SuspensionId,
@@ -327,7 +426,10 @@ async def staff_cancel_suspension(
     )
 
 
-@router.post("/customers/{customer_id}/suspensions/{suspension_id}/resume")
+@router.post(
+    "/customers/{customer_id}/suspensions/{suspension_id}/resume",
+    responses=refusals(CustomerNotFound, *RESUME_REFUSALS),
+)
 async def staff_resume_suspension(
     customer_id: CustomerId,
     suspension_id: SuspensionId,
@@ -352,10 +454,14 @@ async def staff_resume_suspension(
     "/customers/{customer_id}/adjustments",
     status_code=status.HTTP_201_CREATED,
     response_model=AdjustmentOut,
-    responses={
-        409: {"description": "a request with this Idempotency-Key is still running"},
-        422: {"description": "bad amount or reason; Idempotency-Key missing, invalid or reused"},
-    },
+    responses=refusals(
+        CustomerNotFound,
+        IdempotencyKeyInProgress,
+        ValidationFailed,
+        IdempotencyKeyRequired,
+        IdempotencyKeyInvalid,
+        IdempotencyKeyReused,
+    ),
 )
 async def create_adjustment(
     customer_id: CustomerId,

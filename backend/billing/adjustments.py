@@ -19,15 +19,11 @@ from backend.audit.service import Actor
 from backend.billing import ledger, lifecycle, repository
 from backend.billing.action_schemas import AdjustmentIn, AdjustmentOut
 from backend.config import Settings
-from backend.errors import NotFound
+from backend.customers.errors import CustomerNotFound
 from backend.models import Transaction, TransactionReason
 
 REFERENCE_KIND = "adjustment"
 _MAX_REFERENCE = 128  # transactions.reference
-
-
-class CustomerNotFound(NotFound):
-    detail = "customer not found"
 
 
 def ledger_reference(user_id: int | None, key: str) -> str:

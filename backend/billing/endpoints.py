@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from backend.billing import service
+from backend.billing.errors import InvoiceNotFound, NoSubscription, TariffNameTaken, TariffNotFound
 from backend.billing.schemas import (
     BalanceOut,
     InvoiceOut,
@@ -16,6 +17,7 @@ from backend.billing.schemas import (
     TransactionPage,
 )
 from backend.clock import business_today
+from backend.customers.errors import CustomerNotFound
 from backend.deps import (
     CurrentAdmin,
     CurrentCustomer,
@@ -26,6 +28,7 @@ from backend.deps import (
     SettingsDep,
     actor_of,
 )
+from backend.errors import Forbidden, ValidationFailed, refusals
 from backend.models import InvoiceStatus
 from backend.params import CursorQuery, IdPath, IdQuery
 
@@ -65,9 +68,9 @@ async def list_transactions(
     )
 
 
-@router.get("/billing/subscription")
+@router.get("/billing/subscription", responses=refusals(NoSubscription))
 async def get_subscription(principal: CurrentCustomer, session: SessionDep) -> SubscriptionOut:
-    """The current (not ended) subscription with its tariff; 404 `no_subscription` without one."""
+    """The current (not ended) subscription with its tariff."""
     assert principal.customer_id is not None
     return await service.require_subscription(session, principal.customer_id)
 
@@ -89,7 +92,11 @@ async def list_all_tariffs(principal: CurrentStaff, session: SessionDep) -> list
     return [TariffOut.model_validate(t) for t in tariffs]
 
 
-@router.post("/tariffs", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/tariffs",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(TariffNameTaken, ValidationFailed),
+)
 async def create_tariff(
     data: TariffIn, principal: CurrentAdmin, session: SessionDep, settings: SettingsDep
 ) -> TariffOut:
@@ -97,7 +104,9 @@ async def create_tariff(
     return TariffOut.model_validate(tariff)
 
 
-@router.patch("/tariffs/{tariff_id}")
+@router.patch(
+    "/tariffs/{tariff_id}", responses=refusals(TariffNotFound, TariffNameTaken, ValidationFailed)
+)
 async def update_tariff(
     tariff_id: TariffId,
     data: TariffPatch,
@@ -110,7 +119,7 @@ async def update_tariff(
     return TariffOut.model_validate(tariff)
 
 
-@router.post("/tariffs/{tariff_id}/deactivate")
+@router.post("/tariffs/{tariff_id}/deactivate", responses=refusals(TariffNotFound))
 async def deactivate_tariff(
     tariff_id: TariffId, principal: CurrentAdmin, session: SessionDep
 ) -> TariffOut:
@@ -122,7 +131,7 @@ async def deactivate_tariff(
 # --- invoices -------------------------------------------------------------------------------
 
 
-@router.get("/invoices")
+@router.get("/invoices", responses=refusals(Forbidden, CustomerNotFound, ValidationFailed))
 async def list_invoices(
     principal: CustomerOrStaff,
     session: SessionDep,
@@ -142,7 +151,7 @@ async def list_invoices(
     )
 
 
-@router.get("/invoices/{invoice_id}")
+@router.get("/invoices/{invoice_id}", responses=refusals(InvoiceNotFound))
 async def get_invoice(
     invoice_id: IdPath, principal: CustomerOrStaff, session: SessionDep
 ) -> InvoiceOut:

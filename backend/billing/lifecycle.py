@@ -11,10 +11,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import outbox
-from backend.billing import ledger
+from backend.billing import ledger, repository
 from backend.config import Settings
 from backend.models import (
-    Account,
     Invoice,
     InvoiceStatus,
     PromisedPayment,
@@ -50,11 +49,6 @@ async def reverse_promised_payment(
     )
     pp.status = status
     pp.resolved_at = now
-
-
-async def _balance(session: AsyncSession, customer_id: int) -> int:
-    value = await session.scalar(select(Account.balance).where(Account.customer_id == customer_id))
-    return int(value or 0)
 
 
 async def after_credit(
@@ -99,7 +93,7 @@ async def after_credit(
             )
 
     # 2. the promised payment is settled as soon as the balance can carry its reversal
-    balance = await _balance(session, customer_id)
+    balance = await repository.balance(session, customer_id)
     pp = await session.scalar(
         select(PromisedPayment)
         .where(
@@ -111,7 +105,7 @@ async def after_credit(
     if pp is not None and balance - (pp.amount + pp.fee) >= -settings.block_threshold:
         await reverse_promised_payment(session, pp, PromisedPaymentStatus.repaid, now)
         effects.promised_payment_settled = pp.id
-        balance = await _balance(session, customer_id)
+        balance = await repository.balance(session, customer_id)
 
     # 3. a block for debt lifts when the debt is covered
     effects.restored_subscriptions = await restore_if_covered(
@@ -133,7 +127,7 @@ async def restore_if_covered(
     the pause goes on (no service, no tariff charge) and its end restores the service.
     Returns the ids of the subscriptions whose service is back."""
     if balance is None:
-        balance = await _balance(session, customer_id)
+        balance = await repository.balance(session, customer_id)
     if balance < -settings.block_threshold:
         return []
     blocked = list(

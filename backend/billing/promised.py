@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import outbox
@@ -24,63 +23,30 @@ from backend.billing.action_schemas import (
     PromisedPaymentTaken,
     PromisedPaymentTerms,
 )
-from backend.billing.service import NoSubscription
+from backend.billing.errors import (
+    BalanceSufficient,
+    NoSubscription,
+    PpActive,
+    PpDebtTooLarge,
+    PpDisabled,
+    PpPreviousNotRepaid,
+    PpSubscriptionSuspended,
+    PpTooFrequent,
+    PromisedPaymentRefused,
+)
 from backend.config import Settings
-from backend.errors import AppError, Conflict
+from backend.errors import AppError
 from backend.models import (
-    Account,
     BillingPeriod,
     PromisedPayment,
     PromisedPaymentStatus,
-    Subscription,
     SubscriptionStatus,
-    Transaction,
     TransactionReason,
 )
 
 REFERENCE_KIND = "promised_payment"
 WINDOW = timedelta(days=30)
 REMIND_BEFORE = timedelta(hours=24)
-
-
-class PromisedPaymentRefused(Conflict):
-    code = "pp_refused"
-    detail = "a promised payment is not available"
-
-
-class PpDisabled(PromisedPaymentRefused):
-    code = "pp_disabled"
-    detail = "promised payments are not offered"
-
-
-class SubscriptionSuspended(PromisedPaymentRefused):
-    code = "subscription_suspended"
-    detail = "the subscription is paused; a promised payment is not needed"
-
-
-class PpActive(PromisedPaymentRefused):
-    code = "pp_active"
-    detail = "a promised payment is already active"
-
-
-class PpTooFrequent(PromisedPaymentRefused):
-    code = "pp_too_frequent"
-    detail = "the promised payment limit for 30 days is used up"
-
-
-class PpPreviousNotRepaid(PromisedPaymentRefused):
-    code = "pp_previous_not_repaid"
-    detail = "the previous promised payment left a debt; pay it first"
-
-
-class PpDebtTooLarge(PromisedPaymentRefused):
-    code = "pp_debt_too_large"
-    detail = "the debt is larger than a promised payment can cover; pay part of it first"
-
-
-class BalanceSufficient(PromisedPaymentRefused):
-    code = "balance_sufficient"
-    detail = "the balance already covers the next days; nothing to promise"
 
 
 @dataclass(frozen=True)
@@ -119,10 +85,10 @@ async def _compute(
         raise NoSubscription()
     sub, tariff = found
     if sub.status is SubscriptionStatus.suspended:
-        raise SubscriptionSuspended()
+        raise PpSubscriptionSuspended()
     balance, currency = await _balance(session, settings, customer_id)
 
-    active = await active_promised_payment(session, customer_id)
+    active = await repository.active_promised_payment(session, customer_id)
     if active is not None:
         # A payment settles it once the balance can carry the reversal (lifecycle.after_credit).
         to_settle = active.amount + active.fee - balance - settings.block_threshold
@@ -135,7 +101,7 @@ async def _compute(
     # The unpaid debt comes first: it has a next step (pay) the limit does not.
     debt = max(0, -balance)
     if settings.pp_require_previous_repaid and debt > 0:
-        last = await _latest(session, customer_id)
+        last = await repository.latest_promised_payment(session, customer_id)
         if (
             last is not None
             and last.status is PromisedPaymentStatus.expired
@@ -147,7 +113,7 @@ async def _compute(
                 amount_to_pay=debt,
             )
 
-    recent = await _created_since(session, customer_id, now - WINDOW)
+    recent = await repository.promised_payments_since(session, customer_id, now - WINDOW)
     limit = settings.pp_max_per_30_days
     if len(recent) >= limit:
         # Available again once the limit-th most recent one leaves the 30-day window.
@@ -320,7 +286,7 @@ async def expire_due(session: AsyncSession, settings: Settings, now: datetime) -
 
 async def _remind(session: AsyncSession, now: datetime) -> int:
     done = 0
-    for due in await _due_reminders(session, now):
+    for due in await repository.promised_payments_to_remind(session, now, now + REMIND_BEFORE):
         due.reminded_at = now
         await outbox.enqueue(
             session,
@@ -344,11 +310,9 @@ async def _expire(
     """Reverse every promised payment whose term ended by `now`; (customer id, balance after)
     of each one expired here."""
     expired: list[tuple[int, int]] = []
-    for pp_id, customer_id in await _expired(session, now):
+    for pp_id, customer_id in await repository.expired_promised_payments(session, now):
         await repository.lock_account(session, customer_id)  # lock order: account, then row
-        pp = await session.scalar(
-            select(PromisedPayment).where(PromisedPayment.id == pp_id).with_for_update()
-        )
+        pp = await repository.row_for_update(session, PromisedPayment, pp_id)
         if pp is None or pp.status is not PromisedPaymentStatus.active:
             continue  # settled by a payment, or expired by another pass, meanwhile
         await lifecycle.reverse_promised_payment(session, pp, PromisedPaymentStatus.expired, now)
@@ -384,60 +348,13 @@ async def _block_customer(
 ) -> None:
     """Block the customer's active subscriptions for debt, with the event (and dedup key) the
     daily run's blocking pass uses, so the same day never tells the customer twice."""
-    blocked = await session.scalars(
-        update(Subscription)
-        .where(
-            Subscription.customer_id == customer_id,
-            Subscription.status == SubscriptionStatus.active,
-        )
-        .values(status=SubscriptionStatus.blocked, blocked_at=now)
-        .returning(Subscription.id)
-    )
-    for sub_id in list(blocked.all()):
+    for sub_id in await repository.block_active_subscriptions(session, customer_id, now):
         await outbox.enqueue(
             session,
             "subscription.blocked",
             {"customer_id": customer_id, "subscription_id": sub_id, "day": day.isoformat()},
             f"blocked:{sub_id}:{day.isoformat()}",
         )
-
-
-# --- queries (to move into backend/billing/repository.py) ------------------------------------
-
-
-async def active_promised_payment(
-    session: AsyncSession, customer_id: int
-) -> PromisedPayment | None:
-    return await session.scalar(
-        select(PromisedPayment)
-        .where(
-            PromisedPayment.customer_id == customer_id,
-            PromisedPayment.status == PromisedPaymentStatus.active,
-        )
-        .order_by(PromisedPayment.id.desc())
-        .limit(1)
-    )
-
-
-async def _created_since(
-    session: AsyncSession, customer_id: int, since: datetime
-) -> list[PromisedPayment]:
-    """Newest first."""
-    rows = await session.scalars(
-        select(PromisedPayment)
-        .where(PromisedPayment.customer_id == customer_id, PromisedPayment.created_at > since)
-        .order_by(PromisedPayment.created_at.desc(), PromisedPayment.id.desc())
-    )
-    return list(rows.all())
-
-
-async def _latest(session: AsyncSession, customer_id: int) -> PromisedPayment | None:
-    return await session.scalar(
-        select(PromisedPayment)
-        .where(PromisedPayment.customer_id == customer_id)
-        .order_by(PromisedPayment.created_at.desc(), PromisedPayment.id.desc())
-        .limit(1)
-    )
 
 
 async def _debt_since_reversal(session: AsyncSession, pp: PromisedPayment) -> bool:
@@ -447,51 +364,12 @@ async def _debt_since_reversal(session: AsyncSession, pp: PromisedPayment) -> bo
     )
     if reversal is None or reversal.balance_after >= 0:
         return False
-    paid_since = await session.scalar(
-        select(
-            exists().where(
-                Transaction.account_id == reversal.account_id,
-                Transaction.id > reversal.id,
-                Transaction.balance_after >= 0,
-            )
-        )
+    return not await repository.balance_reached_zero_since(
+        session, reversal.account_id, reversal.id
     )
-    return not paid_since
 
 
 async def _balance(session: AsyncSession, settings: Settings, customer_id: int) -> tuple[int, str]:
-    row = (
-        await session.execute(
-            select(Account.balance, Account.currency).where(Account.customer_id == customer_id)
-        )
-    ).one_or_none()
-    if row is None:
-        return 0, settings.currency
-    return int(row[0]), str(row[1])
-
-
-async def _due_reminders(session: AsyncSession, now: datetime) -> list[PromisedPayment]:
-    rows = await session.scalars(
-        select(PromisedPayment)
-        .where(
-            PromisedPayment.status == PromisedPaymentStatus.active,
-            PromisedPayment.reminded_at.is_(None),
-            PromisedPayment.expires_at > now,
-            PromisedPayment.expires_at <= now + REMIND_BEFORE,
-        )
-        .order_by(PromisedPayment.id)
-        .with_for_update(skip_locked=True)
-    )
-    return list(rows.all())
-
-
-async def _expired(session: AsyncSession, now: datetime) -> list[tuple[int, int]]:
-    rows = await session.execute(
-        select(PromisedPayment.id, PromisedPayment.customer_id)
-        .where(
-            PromisedPayment.status == PromisedPaymentStatus.active,
-            PromisedPayment.expires_at <= now,
-        )
-        .order_by(PromisedPayment.id)
-    )
-    return [(int(i), int(c)) for i, c in rows.all()]
+    """A customer without an account has nothing, in the provider's currency."""
+    found = await repository.balance_and_currency(session, customer_id)
+    return (0, settings.currency) if found is None else found

@@ -11,6 +11,8 @@ from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.auth.tokens import Principal
 from backend.billing import repository, rules
+from backend.billing.errors import InvoiceNotFound, TariffNameTaken, TariffNotFound
+from backend.billing.errors import NoSubscription as NoSubscription
 from backend.billing.schemas import (
     BalanceOut,
     InvoiceOut,
@@ -22,31 +24,9 @@ from backend.billing.schemas import (
     TransactionPage,
 )
 from backend.config import Settings
-from backend.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from backend.customers.errors import CustomerNotFound
+from backend.errors import Forbidden, ValidationFailed
 from backend.models import BillingPeriod, Invoice, InvoiceStatus, Role, Tariff
-
-
-class NoSubscription(NotFound):
-    code = "no_subscription"
-    detail = "the customer has no subscription"
-
-
-class TariffNameTaken(Conflict):
-    code = "tariff_name_taken"
-    detail = "a tariff with this name already exists"
-
-
-class TariffNotFound(NotFound):
-    detail = "tariff not found"
-
-
-class InvoiceNotFound(NotFound):
-    detail = "invoice not found"
-
-
-class AccountNotFound(NotFound):
-    detail = "customer not found"
-
 
 # --- money ----------------------------------------------------------------------------------
 
@@ -76,7 +56,7 @@ async def balance_fast(engine: AsyncEngine, customer_id: int, today: date) -> Ba
 
 def _balance_out(row: repository.BalanceRow | None, today: date) -> BalanceOut:
     if row is None:
-        raise AccountNotFound()
+        raise CustomerNotFound()
     days = None
     if row.price is not None and row.billing_period is not None:
         days = days_left(row.balance, row.price, row.billing_period, today)
@@ -226,7 +206,7 @@ async def invoice_page(
     elif customer_id is None:
         raise ValidationFailed("customer_id is required for staff")
     elif not await repository.account_exists(session, customer_id):
-        raise AccountNotFound()
+        raise CustomerNotFound()
     rows = await repository.invoices_for_customer(
         session, customer_id, status=status, limit=limit, before_id=before_id
     )

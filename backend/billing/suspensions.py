@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import outbox
@@ -19,11 +18,22 @@ from backend.audit import service as audit
 from backend.audit.service import SYSTEM, Actor
 from backend.billing import ledger, lifecycle, repository
 from backend.billing.action_schemas import SuspensionList, SuspensionOut, SuspensionQuote
-from backend.billing.service import NoSubscription
+from backend.billing.errors import (
+    FreezeInPast,
+    FreezeInvalidDates,
+    FreezeNegativeBalance,
+    FreezeOverlaps,
+    FreezeStartTooFar,
+    FreezeTooLong,
+    FreezeTooShort,
+    NoSubscription,
+    SubscriptionBlocked,
+)
+from backend.billing.errors import FreezeNotActive as FreezeNotActive
+from backend.billing.errors import FreezeNotCancellable as FreezeNotCancellable
+from backend.billing.errors import SuspensionNotFound as SuspensionNotFound
 from backend.config import Settings
-from backend.errors import Conflict, NotFound, ValidationFailed
 from backend.models import (
-    Account,
     Subscription,
     SubscriptionStatus,
     Suspension,
@@ -39,60 +49,6 @@ _ACTIVE = (SuspensionStatus.active,)
 _SCHEDULED = (SuspensionStatus.scheduled,)
 _OPEN = (SuspensionStatus.scheduled, SuspensionStatus.active)
 _COUNTED = (SuspensionStatus.scheduled, SuspensionStatus.active, SuspensionStatus.finished)
-
-
-class FreezeInvalidDates(ValidationFailed):
-    code = "freeze_invalid_dates"
-    detail = "end_on must not be before start_on"
-
-
-class FreezeInPast(Conflict):
-    code = "freeze_in_past"
-    detail = "a pause starts today or later"
-
-
-class FreezeStartTooFar(Conflict):
-    code = "freeze_start_too_far"
-    detail = "a pause can be booked at most 90 days ahead"
-
-
-class FreezeTooShort(Conflict):
-    code = "freeze_too_short"
-    detail = "the pause is shorter than the minimum"
-
-
-class FreezeTooLong(Conflict):
-    code = "freeze_too_long"
-    detail = "the pause is longer than the maximum"
-
-
-class FreezeOverlaps(Conflict):
-    code = "freeze_overlaps"
-    detail = "another pause overlaps these dates"
-
-
-class FreezeNegativeBalance(Conflict):
-    code = "freeze_negative_balance"
-    detail = "a pause needs a balance of zero or more; top up first"
-
-
-class SubscriptionBlocked(Conflict):
-    code = "subscription_blocked"
-    detail = "the subscription is blocked for debt; top up the balance first"
-
-
-class SuspensionNotFound(NotFound):
-    detail = "suspension not found"
-
-
-class FreezeNotCancellable(Conflict):
-    code = "freeze_not_cancellable"
-    detail = "only a scheduled pause can be cancelled; resume an active one"
-
-
-class FreezeNotActive(Conflict):
-    code = "freeze_not_active"
-    detail = "only an active pause can be resumed; cancel a scheduled one"
 
 
 def suspension_out(s: Suspension) -> SuspensionOut:
@@ -132,12 +88,12 @@ async def _build_quote(
     if found is None:
         raise NoSubscription()
     sub, tariff = found
-    balance = await _balance(session, customer_id)
+    balance = await repository.balance(session, customer_id)
     if sub.status is SubscriptionStatus.blocked:
         raise SubscriptionBlocked(amount_to_pay=max(0, -balance))
     if settings.freeze_requires_non_negative_balance and balance < 0:
         raise FreezeNegativeBalance(amount_to_pay=-balance)
-    clash = await _overlapping(session, customer_id, start_on, end_on)
+    clash = await repository.overlapping_suspension(session, customer_id, start_on, end_on, _OPEN)
     if clash is not None:
         raise FreezeOverlaps(
             f"another pause ({clash.start_on.isoformat()} to {clash.end_on.isoformat()}) "
@@ -166,7 +122,8 @@ async def _build_quote(
 async def free_days_left(
     session: AsyncSession, settings: Settings, customer_id: int, year: int
 ) -> int:
-    used = await _days_used(session, customer_id, year)
+    spans = await repository.suspension_spans(session, customer_id, year, _COUNTED)
+    used = sum((end - start).days + 1 for start, end in spans)
     return max(0, settings.freeze_free_days_per_year - used)
 
 
@@ -303,7 +260,7 @@ async def resume_now(
 async def list_for_customer(
     session: AsyncSession, settings: Settings, customer_id: int, today: date
 ) -> SuspensionList:
-    items = await _for_customer(session, customer_id)
+    items = await repository.suspensions_for_customer(session, customer_id, limit=100)
     return SuspensionList(
         items=[suspension_out(s) for s in items],
         free_days_left=await free_days_left(session, settings, customer_id, today.year),
@@ -316,9 +273,9 @@ async def process_day(session: AsyncSession, settings: Settings, day: date, now:
     charge the day's fee for paid days and announce endings 3 days ahead. Idempotent.
     Returns how many things it did."""
     done = 0
-    for sid, customer_id in await _ids(session, _ACTIVE, ends_before=day):
+    for sid, customer_id in await repository.suspension_ids(session, _ACTIVE, ends_before=day):
         await repository.lock_account(session, customer_id)
-        s = await _for_update(session, sid)
+        s = await repository.row_for_update(session, Suspension, sid)
         if s is None or s.status is not SuspensionStatus.active or s.end_on >= day:
             continue
         s.status = SuspensionStatus.finished
@@ -339,9 +296,9 @@ async def process_day(session: AsyncSession, settings: Settings, day: date, now:
         )
         done += 1
 
-    for sid, customer_id in await _ids(session, _SCHEDULED, starts_by=day):
+    for sid, customer_id in await repository.suspension_ids(session, _SCHEDULED, starts_by=day):
         await repository.lock_account(session, customer_id)
-        s = await _for_update(session, sid)
+        s = await repository.row_for_update(session, Suspension, sid)
         if s is None or s.status is not SuspensionStatus.scheduled or s.start_on > day:
             continue
         if s.end_on < day:
@@ -351,7 +308,7 @@ async def process_day(session: AsyncSession, settings: Settings, day: date, now:
             await _start(session, s, await _lock_subscription(session, s.subscription_id), SYSTEM)
         done += 1
 
-    for s in await _active_on(session, day):
+    for s in await repository.suspensions_active_on(session, day):
         if s.daily_fee > 0 and (day - s.start_on).days >= s.free_days:
             _, created = await ledger.post(
                 session,
@@ -409,103 +366,19 @@ def _payload(s: Suspension) -> dict[str, Any]:
     }
 
 
-# --- queries (to move into backend/billing/repository.py) ------------------------------------
-
-
-async def _balance(session: AsyncSession, customer_id: int) -> int:
-    value = await session.scalar(select(Account.balance).where(Account.customer_id == customer_id))
-    return int(value or 0)
-
-
-async def _overlapping(
-    session: AsyncSession, customer_id: int, start_on: date, end_on: date
-) -> Suspension | None:
-    return await session.scalar(
-        select(Suspension)
-        .where(
-            Suspension.customer_id == customer_id,
-            Suspension.status.in_(_OPEN),
-            Suspension.start_on <= end_on,
-            Suspension.end_on >= start_on,
-        )
-        .order_by(Suspension.start_on)
-        .limit(1)
-    )
-
-
-async def _days_used(session: AsyncSession, customer_id: int, year: int) -> int:
-    rows = await session.execute(
-        select(Suspension.start_on, Suspension.end_on).where(
-            Suspension.customer_id == customer_id,
-            Suspension.status.in_(_COUNTED),
-            Suspension.start_on >= date(year, 1, 1),
-            Suspension.start_on <= date(year, 12, 31),
-        )
-    )
-    return sum((end - start).days + 1 for start, end in rows.all())
-
-
-async def _for_customer(session: AsyncSession, customer_id: int) -> list[Suspension]:
-    rows = await session.scalars(
-        select(Suspension)
-        .where(Suspension.customer_id == customer_id)
-        .order_by(Suspension.start_on.desc(), Suspension.id.desc())
-        .limit(100)
-    )
-    return list(rows.all())
+# --- locked rows (the account lock is taken first) ------------------------------------------
 
 
 async def _own_for_update(
     session: AsyncSession, customer_id: int, suspension_id: int
 ) -> Suspension:
-    found = await session.scalar(
-        select(Suspension)
-        .where(Suspension.id == suspension_id, Suspension.customer_id == customer_id)
-        .with_for_update()
-    )
+    found = await repository.own_suspension_for_update(session, customer_id, suspension_id)
     if found is None:
         raise SuspensionNotFound()  # someone else's pause looks the same as none
     return found
 
 
-async def _for_update(session: AsyncSession, suspension_id: int) -> Suspension | None:
-    return await session.scalar(
-        select(Suspension).where(Suspension.id == suspension_id).with_for_update()
-    )
-
-
 async def _lock_subscription(session: AsyncSession, subscription_id: int) -> Subscription:
-    sub = await session.scalar(
-        select(Subscription).where(Subscription.id == subscription_id).with_for_update()
-    )
+    sub = await repository.row_for_update(session, Subscription, subscription_id)
     assert sub is not None  # a foreign key
     return sub
-
-
-async def _ids(
-    session: AsyncSession,
-    statuses: tuple[SuspensionStatus, ...],
-    *,
-    ends_before: date | None = None,
-    starts_by: date | None = None,
-) -> list[tuple[int, int]]:
-    query = select(Suspension.id, Suspension.customer_id).where(Suspension.status.in_(statuses))
-    if ends_before is not None:
-        query = query.where(Suspension.end_on < ends_before)
-    if starts_by is not None:
-        query = query.where(Suspension.start_on <= starts_by)
-    rows = await session.execute(query.order_by(Suspension.id))
-    return [(int(i), int(c)) for i, c in rows.all()]
-
-
-async def _active_on(session: AsyncSession, day: date) -> list[Suspension]:
-    rows = await session.scalars(
-        select(Suspension)
-        .where(
-            Suspension.status == SuspensionStatus.active,
-            Suspension.start_on <= day,
-            Suspension.end_on >= day,
-        )
-        .order_by(Suspension.id)
-    )
-    return list(rows.all())

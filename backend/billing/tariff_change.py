@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import SYSTEM, Actor
-from backend.billing import ledger, lifecycle, promised, repository, rules
+from backend.billing import ledger, lifecycle, repository, rules
 from backend.billing.action_schemas import (
     Effective,
     ScheduledChangeCancelled,
@@ -30,14 +29,23 @@ from backend.billing.action_schemas import (
     TariffChangeQuote,
     TariffChangeResult,
 )
-from backend.billing.service import NoSubscription
+from backend.billing.errors import ChangeNowNotAllowed as ChangeNowNotAllowed
+from backend.billing.errors import (
+    LockedDuringPromisedPayment,
+    NewTariffNotFound,
+    NoSubscription,
+    SameTariff,
+    SubscriptionBlocked,
+    SubscriptionSuspended,
+    TariffInactive,
+    TariffNotAllowed,
+    TooSoon,
+)
+from backend.billing.errors import NoPendingChange as NoPendingChange
+from backend.billing.errors import PendingChangeExists as PendingChangeExists
 from backend.config import Settings
-from backend.errors import Conflict, NotFound
 from backend.models import (
-    Account,
     BillingPeriod,
-    BillingRun,
-    BillingRunStatus,
     Subscription,
     SubscriptionStatus,
     Tariff,
@@ -45,61 +53,6 @@ from backend.models import (
 )
 
 REFERENCE_KIND = "tariff_change"
-
-
-class TariffNotFound(NotFound):
-    code = "tariff_not_found"
-    detail = "tariff not found"
-
-
-class SameTariff(Conflict):
-    code = "same_tariff"
-    detail = "this is already the current tariff"
-
-
-class TariffInactive(Conflict):
-    code = "tariff_inactive"
-    detail = "this tariff is no longer on sale"
-
-
-class TariffNotAllowed(Conflict):
-    code = "tariff_not_allowed"
-    detail = "a change from the current tariff to this one is not offered"
-
-
-class SubscriptionBlocked(Conflict):
-    code = "subscription_blocked"
-    detail = "the subscription is blocked for debt; top up the balance first"
-
-
-class SubscriptionSuspended(Conflict):
-    code = "subscription_suspended"
-    detail = "the subscription is paused; resume it first"
-
-
-class PendingChangeExists(Conflict):
-    code = "pending_change_exists"
-    detail = "a tariff change is already scheduled; cancel it first"
-
-
-class LockedDuringPromisedPayment(Conflict):
-    code = "locked_during_promised_payment"
-    detail = "the tariff cannot change while a promised payment is active; repay it first"
-
-
-class TooSoon(Conflict):
-    code = "too_soon"
-    detail = "the tariff was changed recently; try again later"
-
-
-class ChangeNowNotAllowed(Conflict):
-    code = "change_now_not_allowed"
-    detail = "only an upgrade can take effect now; this change waits for the next period"
-
-
-class NoPendingChange(Conflict):
-    code = "no_pending_change"
-    detail = "there is no scheduled tariff change to cancel"
 
 
 # --- arithmetic (pure) ----------------------------------------------------------------------
@@ -210,7 +163,7 @@ async def _check(
     today: date,
 ) -> Tariff:
     if target is None:
-        raise TariffNotFound()
+        raise NewTariffNotFound()
     if target.id == current.id:
         raise SameTariff()
     if not target.is_active:
@@ -220,7 +173,7 @@ async def _check(
     ):
         raise TariffNotAllowed()
     if sub.status is SubscriptionStatus.blocked:
-        balance = await _balance(session, sub.customer_id)
+        balance = await repository.balance(session, sub.customer_id)
         raise SubscriptionBlocked(amount_to_pay=max(0, -balance))
     if sub.status is SubscriptionStatus.suspended:
         raise SubscriptionSuspended()
@@ -230,7 +183,7 @@ async def _check(
             scheduled_change_on=sub.scheduled_change_on,
         )
     if settings.tariff_locked_during_pp:
-        pp = await promised.active_promised_payment(session, sub.customer_id)
+        pp = await repository.active_promised_payment(session, sub.customer_id)
         if pp is not None:
             raise LockedDuringPromisedPayment(promised_payment_expires_at=pp.expires_at)
     gap = settings.tariff_min_days_between_changes
@@ -276,7 +229,7 @@ async def _build_quote(
             target.billing_period,
             today,
             mode,
-            ran_today=await _run_passed(session, today, sub.id),
+            ran_today=await repository.run_passed(session, today, sub.id),
             charged_today=charged_today,
         )
         extra, charge_now = result.extra_cost, result.charge_now
@@ -475,11 +428,9 @@ async def apply_due_changes(
     """Billing-run step (before the charges, so the day is charged at the new tariff): switch
     every scheduled change due on or before `day`. Returns how many were applied."""
     applied = 0
-    for sub_id, customer_id in await _due_changes(session, day):
+    for sub_id, customer_id in await repository.due_tariff_changes(session, day):
         await repository.lock_account(session, customer_id)  # same lock order as customers
-        sub = await session.scalar(
-            select(Subscription).where(Subscription.id == sub_id).with_for_update()
-        )
+        sub = await repository.row_for_update(session, Subscription, sub_id)
         if sub is None or sub.scheduled_tariff_id is None or sub.scheduled_change_on is None:
             continue  # cancelled meanwhile
         if sub.scheduled_change_on > day:
@@ -552,57 +503,9 @@ async def _post_fee(
 async def _lock(session: AsyncSession, customer_id: int) -> tuple[Subscription, Tariff]:
     """The account lock first (the order every money path uses), then the subscription."""
     await repository.lock_account(session, customer_id)
-    sub = await _current_subscription_for_update(session, customer_id)
+    sub = await repository.current_subscription_for_update(session, customer_id)
     if sub is None:
         raise NoSubscription()
     tariff = await repository.tariff_by_id(session, sub.tariff_id)
     assert tariff is not None  # a foreign key
     return sub, tariff
-
-
-# --- queries (to move into backend/billing/repository.py) ------------------------------------
-
-
-async def _current_subscription_for_update(
-    session: AsyncSession, customer_id: int
-) -> Subscription | None:
-    return await session.scalar(
-        select(Subscription)
-        .where(Subscription.customer_id == customer_id, Subscription.ended_on.is_(None))
-        .order_by(Subscription.id.desc())
-        .limit(1)
-        .with_for_update()
-    )
-
-
-async def _due_changes(session: AsyncSession, day: date) -> list[tuple[int, int]]:
-    rows = await session.execute(
-        select(Subscription.id, Subscription.customer_id)
-        .where(
-            Subscription.scheduled_tariff_id.is_not(None),
-            Subscription.scheduled_change_on <= day,
-            Subscription.ended_on.is_(None),
-        )
-        .order_by(Subscription.id)
-    )
-    return [(int(sid), int(cid)) for sid, cid in rows.all()]
-
-
-async def _run_passed(session: AsyncSession, day: date, subscription_id: int) -> bool:
-    """Whether the day's billing run has been past this subscription (it walks them in id
-    order and records its progress with each chunk)."""
-    run = (
-        await session.execute(
-            select(BillingRun.status, BillingRun.last_subscription_id).where(
-                BillingRun.run_date == day
-            )
-        )
-    ).one_or_none()
-    if run is None:
-        return False
-    return run[0] is BillingRunStatus.finished or int(run[1] or 0) >= subscription_id
-
-
-async def _balance(session: AsyncSession, customer_id: int) -> int:
-    value = await session.scalar(select(Account.balance).where(Account.customer_id == customer_id))
-    return int(value or 0)

@@ -28,10 +28,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.billing import metrics, promised, run_queries, suspensions, tariff_change
+from backend.billing.errors import BillingRunInProgress
 from backend.clock import business_now, business_today, local_zone, utcnow
 from backend.config import Settings
 from backend.db import unit_of_work
-from backend.errors import Conflict
 from backend.logging import get_logger
 from backend.models import BillingRun, BillingRunStatus
 from backend.periodic import run_every
@@ -58,11 +58,6 @@ PROMISED_EXPIRY_INTERVAL_S = 300.0
 # The scheduler looks at the clock, and every process refreshes the billing gauges, this often.
 SCHEDULER_TICK_S = 60.0
 MONITOR_INTERVAL_S = 60.0
-
-
-class BillingRunInProgress(Conflict):
-    code = "billing_run_in_progress"
-    detail = "another billing run is in progress"
 
 
 class SimulatedCrash(RuntimeError):

@@ -4,9 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
+from backend.auth.errors import AlreadyRegistered
 from backend.billing import service as billing
 from backend.billing.schemas import TransactionPage
 from backend.customers import service
+from backend.customers.errors import ContractNumberTaken, CustomerNotFound, DeviceNotFound
 from backend.customers.schemas import (
     CustomerCreateIn,
     CustomerDetail,
@@ -27,6 +29,7 @@ from backend.deps import (
     SettingsDep,
     actor_of,
 )
+from backend.errors import ValidationFailed, refusals
 from backend.params import CursorQuery, IdPath
 
 router = APIRouter(tags=["customers"])
@@ -97,7 +100,11 @@ async def register_device(
     return service.device_out(identity)
 
 
-@router.delete("/me/devices/{token}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/me/devices/{token}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=refusals(DeviceNotFound),
+)
 async def remove_device(
     token: Annotated[DeviceToken, Path()], principal: CurrentCustomer, session: SessionDep
 ) -> None:
@@ -122,7 +129,11 @@ async def search_customers(
     return await service.search(session, q, limit=limit, offset=offset)
 
 
-@router.post("/customers", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/customers",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(ContractNumberTaken, AlreadyRegistered, ValidationFailed),
+)
 async def create_customer(
     data: CustomerCreateIn, principal: CurrentStaff, session: SessionDep, res: ResourcesDep
 ) -> CustomerDetail:
@@ -131,7 +142,7 @@ async def create_customer(
     return await service.detail(session, res.settings, customer.id)
 
 
-@router.get("/customers/{customer_id}")
+@router.get("/customers/{customer_id}", responses=refusals(CustomerNotFound))
 async def get_customer(
     customer_id: CustomerId, principal: CurrentStaff, session: SessionDep, settings: SettingsDep
 ) -> CustomerDetail:
@@ -139,7 +150,7 @@ async def get_customer(
     return await service.detail(session, settings, customer_id)
 
 
-@router.patch("/customers/{customer_id}")
+@router.patch("/customers/{customer_id}", responses=refusals(CustomerNotFound))
 async def update_customer(
     customer_id: CustomerId,
     data: StaffCustomerUpdateIn,
@@ -151,7 +162,7 @@ async def update_customer(
     return await service.detail(session, settings, customer_id)
 
 
-@router.get("/customers/{customer_id}/transactions")
+@router.get("/customers/{customer_id}/transactions", responses=refusals(CustomerNotFound))
 async def customer_transactions(
     customer_id: CustomerId,
     principal: CurrentStaff,

@@ -15,6 +15,7 @@ from backend.billing import service as billing
 from backend.clock import business_today, utcnow
 from backend.config import Settings
 from backend.customers import repository
+from backend.customers.errors import ContractNumberTaken, CustomerNotFound, DeviceNotFound
 from backend.customers.schemas import (
     ADDRESS_KEYS,
     AddressOut,
@@ -29,25 +30,11 @@ from backend.customers.schemas import (
     ProfileUpdateIn,
     StaffCustomerUpdateIn,
 )
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.errors import Conflict, ValidationFailed
 from backend.models import Account, ChannelIdentity, Customer, Role, User
 from backend.models.customer import default_notification_preferences
 from backend.state import Resources
 from backend.validation import normalize_email, normalize_phone
-
-
-class ContractNumberTaken(Conflict):
-    code = "contract_number_taken"
-    detail = "this contract number is already in use"
-
-
-class CustomerNotFound(NotFound):
-    detail = "customer not found"
-
-
-class DeviceNotFound(NotFound):
-    detail = "device not found"
-
 
 # A phone, a tablet, a laptop browser or two: more than this is an app reinstall loop or abuse,
 # and every extra token costs a push on every notification.

@@ -13,11 +13,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Path, Query, Response
 
 from backend.auth.tokens import Principal
+from backend.customers.errors import CustomerNotFound
 from backend.deps import CurrentUser, SessionDep, SettingsDep, actor_of, customer_scope
 from backend.documents import service
+from backend.documents.errors import DocumentCorrupted, DocumentNotFound, StorageUnavailable
 from backend.documents.schemas import DocumentFilter, DocumentList, DocumentOut
 from backend.documents.storage import DocumentStorage
-from backend.errors import ValidationFailed
+from backend.errors import ValidationFailed, refusals
 from backend.models import Document
 from backend.validation import MAX_ID
 
@@ -69,7 +71,7 @@ def _etag_matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in candidates or etag in candidates
 
 
-@router.get("/documents")
+@router.get("/documents", responses=refusals(CustomerNotFound, ValidationFailed))
 async def list_documents(
     filters: Annotated[DocumentFilter, Query()], principal: CurrentUser, session: SessionDep
 ) -> DocumentList:
@@ -84,7 +86,7 @@ async def list_documents(
         )
     else:
         if filters.customer_id not in (None, own_customer_id):
-            raise service.CustomerNotFound()
+            raise CustomerNotFound()
         documents, total = await service.list_documents(session, own_customer_id, filters)
     return DocumentList(
         items=[DocumentOut.model_validate(d) for d in documents],
@@ -94,7 +96,7 @@ async def list_documents(
     )
 
 
-@router.get("/documents/{document_id}")
+@router.get("/documents/{document_id}", responses=refusals(DocumentNotFound))
 async def get_document(
     document_id: DocumentId, principal: CurrentUser, session: SessionDep
 ) -> DocumentOut:
@@ -110,7 +112,7 @@ async def get_document(
     responses={
         200: {"content": {"application/pdf": {}}, "description": "the PDF"},
         304: {"description": "unchanged (If-None-Match)"},
-        409: {"description": "`document_corrupted`: the stored file is missing or altered"},
+        **refusals(DocumentNotFound, DocumentCorrupted, StorageUnavailable),
     },
 )
 async def download_document(

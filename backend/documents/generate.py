@@ -22,7 +22,6 @@ from functools import partial
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,17 +30,21 @@ from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.billing import repository as billing_repository
 from backend.billing import rules
+from backend.billing.errors import InvoiceNotFound as InvoiceNotFound
 from backend.clock import business_today
 from backend.config import Settings
-from backend.db import unit_of_work
-from backend.documents import pdf
-from backend.documents.service import CustomerNotFound
-from backend.documents.storage import DocumentCorrupted, DocumentStorage, StorageUnavailable
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.customers import repository as customers_repository
+from backend.customers.errors import CustomerNotFound
+from backend.db import savepoint, unit_of_work
+from backend.documents import pdf, repository
+from backend.documents.errors import DocumentCorrupted, StorageUnavailable
+from backend.documents.errors import InvalidPeriod as InvalidPeriod
+from backend.documents.errors import NothingToInvoice as NothingToInvoice
+from backend.documents.storage import DocumentStorage
+from backend.errors import Conflict, ValidationFailed
 from backend.i18n import catalog, t
 from backend.logging import get_logger
 from backend.models import (
-    Account,
     BillingPeriod,
     Customer,
     Document,
@@ -49,7 +52,6 @@ from backend.models import (
     Invoice,
     InvoiceStatus,
     Subscription,
-    SubscriptionStatus,
     Tariff,
     Transaction,
     TransactionReason,
@@ -62,20 +64,6 @@ log = get_logger("documents.generate")
 MAX_INVOICE_DAYS = 366
 # Customers (or invoices) per transaction in the billing run's document pass.
 PERIOD_BATCH = 100
-
-
-class InvoiceNotFound(NotFound):
-    detail = "invoice not found"
-
-
-class InvalidPeriod(ValidationFailed):
-    code = "invalid_period"
-    detail = "the period is not valid"
-
-
-class NothingToInvoice(Conflict):
-    code = "nothing_to_invoice"
-    detail = "the customer has no billable subscription in this period"
 
 
 # --- the provider ---------------------------------------------------------------------------
@@ -138,171 +126,14 @@ class Line:
     amount: int  # minor units, positive = owed by the customer
 
 
-# --- queries --------------------------------------------------------------------------------
-# All SQL of document generation. (They belong in backend/documents/repository.py; they live
-# here until that file can take them.)
+# --- helpers --------------------------------------------------------------------------------
 
 
 async def _customer(session: AsyncSession, customer_id: int) -> Customer:
-    customer = await session.get(Customer, customer_id)
+    customer = await customers_repository.customer_by_id(session, customer_id)
     if customer is None:
         raise CustomerNotFound()
     return customer
-
-
-async def _account_currency(session: AsyncSession, customer_id: int, default: str) -> str:
-    currency = await session.scalar(
-        select(Account.currency).where(Account.customer_id == customer_id)
-    )
-    return currency or default
-
-
-async def _billable_subscriptions(
-    session: AsyncSession, customer_id: int, last: date
-) -> list[tuple[Subscription, Tariff]]:
-    """Subscriptions that are billed (active or blocked, not ended) and have started by `last`,
-    oldest first."""
-    rows = await session.execute(
-        select(Subscription, Tariff)
-        .join(Tariff, Tariff.id == Subscription.tariff_id)
-        .where(
-            Subscription.customer_id == customer_id,
-            Subscription.status.in_([SubscriptionStatus.active, SubscriptionStatus.blocked]),
-            Subscription.ended_on.is_(None),
-            Subscription.started_on <= last,
-        )
-        .order_by(Subscription.id)
-    )
-    return [(row[0], row[1]) for row in rows.all()]
-
-
-async def _transactions_between(
-    session: AsyncSession, customer_id: int, since: datetime, until: datetime
-) -> list[Transaction]:
-    rows = await session.scalars(
-        select(Transaction)
-        .join(Account, Account.id == Transaction.account_id)
-        .where(
-            Account.customer_id == customer_id,
-            Transaction.created_at >= since,
-            Transaction.created_at < until,
-        )
-        .order_by(Transaction.created_at, Transaction.id)
-    )
-    return list(rows.all())
-
-
-async def _balance_before(session: AsyncSession, customer_id: int, moment: datetime) -> int:
-    total = await session.scalar(
-        select(func.coalesce(func.sum(Transaction.amount), 0))
-        .join(Account, Account.id == Transaction.account_id)
-        .where(Account.customer_id == customer_id, Transaction.created_at < moment)
-    )
-    return int(total or 0)
-
-
-async def _latest_document(
-    session: AsyncSession, customer_id: int, kind: DocumentKind, period: str
-) -> Document | None:
-    return await session.scalar(
-        select(Document)
-        .where(
-            Document.customer_id == customer_id,
-            Document.kind == kind,
-            Document.period == period,
-        )
-        .order_by(Document.version.desc())
-        .limit(1)
-    )
-
-
-async def _document_exists(
-    session: AsyncSession, customer_id: int, kind: DocumentKind, period: str
-) -> bool:
-    found = await session.scalar(
-        select(Document.id)
-        .where(
-            Document.customer_id == customer_id,
-            Document.kind == kind,
-            Document.period == period,
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
-async def _pending_invoice_for(
-    session: AsyncSession, customer_id: int, first: date, last: date, amount: int
-) -> Invoice | None:
-    return await session.scalar(
-        select(Invoice)
-        .where(
-            Invoice.customer_id == customer_id,
-            Invoice.period_start == first,
-            Invoice.period_end == last,
-            Invoice.amount == amount,
-            Invoice.status == InvoiceStatus.pending,
-        )
-        .order_by(Invoice.id.desc())
-        .limit(1)
-    )
-
-
-async def _invoices_with_prefix(session: AsyncSession, prefix: str) -> int:
-    count = await session.scalar(
-        select(func.count()).select_from(Invoice).where(Invoice.number.startswith(prefix))
-    )
-    return int(count or 0)
-
-
-async def _customers_with_service(
-    session: AsyncSession, after_id: int, month_first: date, month_last: date, limit: int
-) -> list[int]:
-    """Customers whose subscription (active, blocked or suspended) covered part of the month."""
-    rows = await session.scalars(
-        select(Subscription.customer_id)
-        .where(
-            Subscription.customer_id > after_id,
-            Subscription.status.in_(
-                [
-                    SubscriptionStatus.active,
-                    SubscriptionStatus.blocked,
-                    SubscriptionStatus.suspended,
-                ]
-            ),
-            Subscription.started_on <= month_last,
-            or_(Subscription.ended_on.is_(None), Subscription.ended_on >= month_first),
-        )
-        .group_by(Subscription.customer_id)
-        .order_by(Subscription.customer_id)
-        .limit(limit)
-    )
-    return [int(c) for c in rows.all()]
-
-
-async def _invoices_issued_on(
-    session: AsyncSession, day: date, after_id: int, limit: int
-) -> list[Invoice]:
-    rows = await session.scalars(
-        select(Invoice)
-        .where(Invoice.issued_on == day, Invoice.id > after_id)
-        .order_by(Invoice.id)
-        .limit(limit)
-    )
-    return list(rows.all())
-
-
-async def _lock(session: AsyncSession, *parts: object) -> None:
-    """A transaction-scoped lock on a name, so two identical requests at once do not both
-    store a document (or an invoice). SQLite serialises writers anyway."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-
-
-# --- helpers --------------------------------------------------------------------------------
 
 
 def _locale(customer: Customer) -> str:
@@ -468,9 +299,9 @@ async def _store(
     # fpdf2 is CPU-bound (~50-100 ms a document): keep the event loop serving meanwhile.
     data = await asyncio.to_thread(pdf.render, layout)
     sha256 = hashlib.sha256(data).hexdigest()
-    await _lock(session, "document", customer_id, kind.value, period)
+    await repository.lock_name(session, "document", customer_id, kind.value, period)
     storage = _storage(settings)
-    latest = await _latest_document(session, customer_id, kind, period)
+    latest = await repository.latest_document(session, customer_id, kind, period)
     if latest is not None and latest.sha256 == sha256:
         try:
             await storage.open(latest)
@@ -673,7 +504,9 @@ async def invoice_document(
     provider = provider_details(settings)
     subscriptions: list[tuple[Subscription, Tariff]] = []
     if invoice.period_start is not None and invoice.period_end is not None:
-        subscriptions = await _billable_subscriptions(session, customer.id, invoice.period_end)
+        subscriptions = await repository.billable_subscriptions(
+            session, customer.id, invoice.period_end
+        )
     lines = _invoice_lines(invoice, subscriptions, locale)
     total = _money(invoice.amount, invoice.currency, locale)
     title = t("documents-invoice-title", locale, number=invoice.number)
@@ -759,23 +592,25 @@ async def invoice_for_period(
     check_invoice_period(settings, period_start, period_end)
     customer = await _customer(session, customer_id)
     locale = _locale(customer)
-    await _lock(session, "invoice", customer_id)
-    subscriptions = await _billable_subscriptions(session, customer_id, period_end)
+    await repository.lock_name(session, "invoice", customer_id)
+    subscriptions = await repository.billable_subscriptions(session, customer_id, period_end)
     amount = sum(
         line.amount for line in tariff_lines(subscriptions, period_start, period_end, locale)
     )
     if amount <= 0:
         raise NothingToInvoice()
     # Asking twice for the same period (a double tap, a retry) gets the same unpaid invoice.
-    existing = await _pending_invoice_for(session, customer_id, period_start, period_end, amount)
+    existing = await repository.pending_invoice_for(
+        session, customer_id, period_start, period_end, amount
+    )
     if existing is not None:
         generated = await invoice_document(session, settings, existing.id, actor=actor)
         return OnDemandInvoice(existing, generated.document, False)
 
-    currency = await _account_currency(session, customer_id, settings.currency)
+    currency = await repository.account_currency(session, customer_id) or settings.currency
     today = business_today(settings)
     prefix = f"INV-{period_start:%Y%m%d}-{customer_id:06d}-"
-    n = await _invoices_with_prefix(session, prefix)
+    n = await repository.invoices_with_prefix(session, prefix)
     for _ in range(5):
         n += 1
         invoice = Invoice(
@@ -791,7 +626,7 @@ async def invoice_for_period(
             due_date=today + timedelta(days=settings.invoice_due_days),
         )
         try:
-            async with session.begin_nested():
+            async with savepoint(session):
                 session.add(invoice)
                 await session.flush()
         except IntegrityError as exc:
@@ -931,14 +766,14 @@ async def monthly_act(
     customer = await _customer(session, customer_id)
     locale = _locale(customer)
     provider = provider_details(settings)
-    currency = await _account_currency(session, customer_id, settings.currency)
+    currency = await repository.account_currency(session, customer_id) or settings.currency
     # The current month's act covers the days so far and is dated today.
     last = min(rules.month_end(first), business_today(settings))
     since = _local_midnight(settings, first)
     until = _local_midnight(settings, last + timedelta(days=1))
 
-    opening = await _balance_before(session, customer_id, since)
-    transactions = await _transactions_between(session, customer_id, since, until)
+    opening = await repository.balance_before(session, customer_id, since)
+    transactions = await repository.transactions_between(session, customer_id, since, until)
     lines = act_lines(settings, transactions, locale)
     services_total = sum(line.amount for line in lines)
     month_total = sum(txn.amount for txn in transactions)
@@ -1070,11 +905,11 @@ async def generate_period_documents(res: Resources, day: date) -> int:
     after = 0
     while True:
         async with unit_of_work(res.sessionmaker) as session:
-            customer_ids = await _customers_with_service(
+            customer_ids = await repository.customers_with_service(
                 session, after, previous_month, rules.month_end(previous_month), PERIOD_BATCH
             )
             for customer_id in customer_ids:
-                if await _document_exists(session, customer_id, DocumentKind.act, period):
+                if await repository.document_exists(session, customer_id, DocumentKind.act, period):
                     continue
                 created += await _isolated(
                     session,
@@ -1089,9 +924,9 @@ async def generate_period_documents(res: Resources, day: date) -> int:
     after = 0
     while True:
         async with unit_of_work(res.sessionmaker) as session:
-            invoices = await _invoices_issued_on(session, day, after, PERIOD_BATCH)
+            invoices = await repository.invoices_issued_on(session, day, after, PERIOD_BATCH)
             for invoice in invoices:
-                if await _document_exists(
+                if await repository.document_exists(
                     session, invoice.customer_id, DocumentKind.invoice, invoice.number
                 ):
                     continue
@@ -1115,7 +950,7 @@ async def _isolated(
     is logged and skipped instead of stopping everyone else's documents. Storage outages stop
     the run (every following document would fail the same way)."""
     try:
-        async with session.begin_nested():
+        async with savepoint(session):
             generated = await work()
     except StorageUnavailable:
         raise

@@ -14,12 +14,14 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from backend.auth.tokens import Principal
+from backend.billing.errors import InvoiceNotFound
 from backend.billing.schemas import InvoiceOut
+from backend.customers.errors import CustomerNotFound
 from backend.deps import CurrentUser, SessionDep, SettingsDep, actor_of, customer_scope
 from backend.documents import generate
+from backend.documents.errors import InvalidPeriod, NothingToInvoice, StorageUnavailable
 from backend.documents.schemas import DocumentOut
-from backend.documents.service import CustomerNotFound
-from backend.errors import ValidationFailed
+from backend.errors import ValidationFailed, refusals
 from backend.models import DocumentKind
 from backend.validation import MAX_ID
 
@@ -108,7 +110,9 @@ def _target_customer(principal: Principal, customer_id: int | None) -> int:
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"model": DocumentOut, "description": "unchanged: the identical stored document"},
-        404: {"description": "no such customer or invoice (or not yours)"},
+        **refusals(
+            CustomerNotFound, InvoiceNotFound, ValidationFailed, InvalidPeriod, StorageUnavailable
+        ),
     },
 )
 async def generate_document(
@@ -144,7 +148,9 @@ async def generate_document(
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"model": OnDemandInvoiceOut, "description": "the same pending invoice, again"},
-        409: {"description": "`nothing_to_invoice`: no billable subscription in the period"},
+        **refusals(
+            CustomerNotFound, NothingToInvoice, ValidationFailed, InvalidPeriod, StorageUnavailable
+        ),
     },
 )
 async def create_on_demand_invoice(

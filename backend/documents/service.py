@@ -4,19 +4,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.audit.service import Actor
+from backend.customers.errors import CustomerNotFound as CustomerNotFound
 from backend.documents import repository
+from backend.documents.errors import DocumentNotFound
 from backend.documents.schemas import DocumentFilter
 from backend.documents.storage import DocumentStorage
-from backend.errors import NotFound
 from backend.models import Document
-
-
-class DocumentNotFound(NotFound):
-    detail = "document not found"
-
-
-class CustomerNotFound(NotFound):
-    detail = "customer not found"
 
 
 async def list_documents(

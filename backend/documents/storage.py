@@ -22,25 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.audit.service import Actor
+from backend.db import savepoint
 from backend.documents import repository
-from backend.errors import Conflict, ServiceUnavailable
+from backend.documents.errors import DocumentCorrupted as DocumentCorrupted
+from backend.documents.errors import StorageUnavailable as StorageUnavailable
+from backend.errors import Conflict
 from backend.logging import get_logger
 from backend.models import Document, DocumentKind
 
 log = get_logger("documents.storage")
-
-
-class DocumentCorrupted(Conflict):
-    """The row exists but its file cannot be served as stored. 409 rather than 500: the
-    request is fine, the stored state is not, and regenerating the document resolves it."""
-
-    code = "document_corrupted"
-    detail = "the document file is missing or damaged; it has to be generated again"
-
-
-class StorageUnavailable(ServiceUnavailable):
-    code = "storage_unavailable"
-    detail = "document storage is unavailable, try again shortly"
 
 
 # Segments of letters, digits, "_", "-" and inner dots: no "..", no absolute paths, no "\".
@@ -133,7 +123,7 @@ class DocumentStorage:
             try:
                 # A concurrent save may take the same version number; the unique constraint
                 # refuses it and the savepoint lets us retry with the next one.
-                async with session.begin_nested():
+                async with savepoint(session):
                     session.add(document)
                     await session.flush()
             except IntegrityError as exc:

@@ -13,9 +13,10 @@ from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.clock import utcnow
-from backend.errors import Conflict, NotFound
+from backend.errors import NotFound
 from backend.models import Customer, Outage, OutageStatus
 from backend.network import repository
+from backend.network.errors import OutageNotOpen
 
 
 @dataclass(frozen=True)
@@ -60,11 +61,6 @@ async def open_outage(
     await session.flush()
     await audit.record(session, "outage.open", actor, "outage", outage.id, area=area, node=node)
     return outage
-
-
-class OutageNotOpen(Conflict):
-    code = "outage_not_open"
-    detail = "the outage is already resolved"
 
 
 async def resolve_outage(session: AsyncSession, outage_id: int, actor: Actor | None = None) -> int:

@@ -19,10 +19,34 @@ from backend.deps import (
     actor_of,
     customer_scope,
 )
-from backend.errors import ValidationFailed
-from backend.idempotency import IdempotencyKeyDep
+from backend.errors import NotFound, RateLimited, refusals
+from backend.idempotency import (
+    IdempotencyKeyDep,
+    IdempotencyKeyInProgress,
+    IdempotencyKeyInvalid,
+    IdempotencyKeyRequired,
+    IdempotencyKeyReused,
+)
 from backend.models import PaymentStatus
 from backend.payments import pages, service
+from backend.payments.errors import (
+    AmountOutOfRange,
+    AmountRequired,
+    CustomerIdRequired,
+    InvalidFormToken,
+    InvalidPayload,
+    InvalidReturnUrl,
+    InvalidSignature,
+    InvoiceNotPayable,
+    InvoiceToPayNotFound,
+    PayerNotFound,
+    PaymentNotFound,
+    ProviderNotConfigured,
+    ProviderUnavailable,
+    SourceNotAllowed,
+    UnknownProvider,
+    UnsupportedCurrency,
+)
 from backend.payments.providers import sandbox
 from backend.payments.schemas import (
     PaymentIn,
@@ -40,11 +64,6 @@ SandboxId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z
 Lang = Annotated[str | None, Query(max_length=16, description="ru | en")]
 
 
-class CustomerIdRequired(ValidationFailed):
-    code = "customer_id_required"
-    detail = "staff must name the customer: ?customer_id="
-
-
 # --- the customer's payments ----------------------------------------------------------------
 
 
@@ -52,11 +71,23 @@ class CustomerIdRequired(ValidationFailed):
     "/payments",
     status_code=status.HTTP_201_CREATED,
     response_model=PaymentOut,
-    responses={
-        422: {"description": "bad amount, provider, currency, return_url or Idempotency-Key"},
-        429: {"description": "too many payments created in the last hour"},
-        503: {"description": "the payment provider did not answer"},
-    },
+    responses=refusals(
+        PayerNotFound,
+        InvoiceToPayNotFound,
+        InvoiceNotPayable,
+        IdempotencyKeyInProgress,
+        AmountRequired,
+        AmountOutOfRange,
+        UnsupportedCurrency,
+        InvalidReturnUrl,
+        UnknownProvider,
+        ProviderNotConfigured,
+        IdempotencyKeyRequired,
+        IdempotencyKeyInvalid,
+        IdempotencyKeyReused,
+        RateLimited,
+        ProviderUnavailable,
+    ),
 )
 async def create_payment(
     data: PaymentIn,
@@ -95,7 +126,7 @@ async def create_payment(
     )
 
 
-@router.get("/payments")
+@router.get("/payments", responses=refusals(PaymentNotFound, CustomerIdRequired))
 async def list_payments(
     principal: CurrentCustomerOrStaff,
     session: SessionDep,
@@ -112,7 +143,7 @@ async def list_payments(
     return await service.payment_page(session, customer_id, limit=limit, before=before)
 
 
-@router.get("/payments/{public_id}")
+@router.get("/payments/{public_id}", responses=refusals(PaymentNotFound))
 async def get_payment(
     public_id: PublicId, principal: CurrentCustomerOrStaff, session: SessionDep
 ) -> PaymentOut:
@@ -121,7 +152,7 @@ async def get_payment(
     return PaymentOut.of(await service.get_payment(session, public_id, customer_id=owner))
 
 
-@router.get("/payments/{public_id}/status")
+@router.get("/payments/{public_id}/status", responses=refusals(PaymentNotFound))
 async def get_payment_status(public_id: PublicId, session: SessionDep) -> PaymentStatusOut:
     """Public, for the payment status page: the status only, by the unguessable public id."""
     return PaymentStatusOut(status=await service.public_status(session, public_id))
@@ -130,7 +161,10 @@ async def get_payment_status(public_id: PublicId, session: SessionDep) -> Paymen
 # --- provider notifications -----------------------------------------------------------------
 
 
-@router.post("/payments/webhooks/sandbox")
+@router.post(
+    "/payments/webhooks/sandbox",
+    responses=refusals(InvalidPayload, InvalidSignature, NotFound),
+)
 async def sandbox_webhook(
     request: Request,
     session: SessionDep,
@@ -138,14 +172,17 @@ async def sandbox_webhook(
     signature: Annotated[str | None, Header(alias=sandbox.SIGNATURE_HEADER)] = None,
 ) -> WebhookAck:
     """The sandbox provider's notification, signed with HMAC-SHA256 over the raw body
-    (`X-Sandbox-Signature: sha256=<hex>`); a wrong signature is `invalid_signature` (401)."""
+    (`X-Sandbox-Signature: sha256=<hex>`); 404 `not_found` while the sandbox is off."""
     body = await request.body()
     return WebhookAck(
         status=await service.handle_sandbox_webhook(session, settings, body, signature)
     )
 
 
-@router.post("/payments/webhooks/yookassa")
+@router.post(
+    "/payments/webhooks/yookassa",
+    responses=refusals(InvalidPayload, SourceNotAllowed, ProviderUnavailable),
+)
 async def yookassa_webhook(
     request: Request, session: SessionDep, settings: SettingsDep
 ) -> WebhookAck:
@@ -180,7 +217,7 @@ async def sandbox_checkout(
     locale = _locale(request, lang)
     try:
         payment = await service.sandbox_payment(session, settings, provider_payment_id)
-    except service.PaymentNotFound:
+    except PaymentNotFound:
         return pages.error_page(locale, status_code=404, key="payments-error-not-found")
     state = sandbox.state_of(payment)
     if payment.status is PaymentStatus.pending and state.get("state") == "pending":
@@ -209,9 +246,9 @@ async def _decide(
         payment, event = await service.sandbox_decide(
             session, settings, provider_payment_id, token, pay=pay
         )
-    except service.PaymentNotFound:
+    except PaymentNotFound:
         return pages.error_page(locale, status_code=404, key="payments-error-not-found")
-    except service.InvalidFormToken:
+    except InvalidFormToken:
         return pages.error_page(locale, status_code=403, key="payments-error-form-token")
     if event is not None:
         # After the response (and after the commit above it): the page answers at once.
@@ -268,6 +305,6 @@ async def payment_status_page(
     locale = _locale(request, lang)
     try:
         payment = await service.get_payment(session, public_id, customer_id=None)
-    except service.PaymentNotFound:
+    except PaymentNotFound:
         return pages.error_page(locale, status_code=404, key="payments-error-not-found")
     return pages.status_page(locale, payment, return_url=_return_url(payment.details or {}))

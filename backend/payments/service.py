@@ -26,12 +26,29 @@ from backend.audit.service import SYSTEM, Actor
 from backend.billing import ledger, lifecycle
 from backend.clock import utcnow
 from backend.config import Settings
-from backend.errors import AppError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from backend.errors import NotFound
 from backend.i18n import t
 from backend.logging import get_logger
 from backend.models import Invoice, InvoiceStatus, Payment, PaymentStatus, TransactionReason
 from backend.models.payment import PaymentRefund
 from backend.payments import providers, repository
+from backend.payments.errors import (
+    AmountOutOfRange,
+    AmountRequired,
+    InvalidFormToken,
+    InvalidPayload,
+    InvalidReturnUrl,
+    InvalidSignature,
+    InvoiceNotPayable,
+    InvoiceToPayNotFound,
+    NotFoundAtProvider,
+    PayerNotFound,
+    PaymentNotFound,
+    ProviderNotConfigured,
+    SourceNotAllowed,
+    UnknownProvider,
+    UnsupportedCurrency,
+)
 from backend.payments.providers import PaymentProvider, sandbox, telegram, yookassa
 from backend.payments.providers.base import RefundState
 from backend.payments.schemas import (
@@ -48,67 +65,6 @@ from backend.ratelimit import RateLimiter
 log = get_logger("payments")
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class PaymentNotFound(NotFound):
-    code = "payment_not_found"
-    detail = "payment not found"
-
-
-class AmountRequired(ValidationFailed):
-    code = "amount_required"
-    detail = "amount is required unless an invoice is paid"
-
-
-class AmountOutOfRange(ValidationFailed):
-    code = "amount_out_of_range"
-    detail = "the amount is outside the allowed top-up range"
-
-
-class UnsupportedCurrency(ValidationFailed):
-    code = "unsupported_currency"
-    detail = "payments are accepted in the account's currency only"
-
-
-class InvalidReturnUrl(ValidationFailed):
-    code = "invalid_return_url"
-    detail = "return_url must be an http(s) URL on this service's host"
-
-
-class InvoiceNotFound(NotFound):
-    code = "invoice_not_found"
-    detail = "invoice not found"
-
-
-class InvoiceNotPayable(Conflict):
-    code = "invoice_not_payable"
-    detail = "the invoice is not pending"
-
-
-class CustomerNotFound(NotFound):
-    code = "customer_not_found"
-    detail = "customer not found"
-
-
-class InvalidSignature(AppError):
-    code = "invalid_signature"
-    status = 401
-    detail = "the webhook signature is missing or wrong"
-
-
-class InvalidPayload(BadRequest):
-    code = "invalid_payload"
-    detail = "the notification body is malformed"
-
-
-class SourceNotAllowed(Forbidden):
-    code = "source_not_allowed"
-    detail = "notifications are accepted from the provider's addresses only"
-
-
-class InvalidFormToken(Forbidden):
-    code = "invalid_form_token"
-    detail = "the checkout form is stale or forged; reload the page"
 
 
 # Payment creations per customer per hour (reliability.md: rate limits on payment creation).
@@ -199,7 +155,7 @@ async def _payable(
     """The amount and currency of a new top-up, checked against the rules."""
     account_currency = await repository.account_currency(session, customer_id)
     if account_currency is None:
-        raise CustomerNotFound()
+        raise PayerNotFound()
     if currency is not None and currency != account_currency:
         raise UnsupportedCurrency(f"payments are accepted in {account_currency} only")
     low, high = settings.topup_min, settings.topup_max
@@ -207,7 +163,7 @@ async def _payable(
     if invoice_id is not None:
         invoice = await repository.invoice_of(session, customer_id, invoice_id)
         if invoice is None:
-            raise InvoiceNotFound()
+            raise InvoiceToPayNotFound()
         remaining = invoice.amount - invoice.paid_amount
         if invoice.status is not InvoiceStatus.pending or remaining <= 0:
             raise InvoiceNotPayable()
@@ -262,11 +218,11 @@ async def create_payment(
     await limiter.hit("payment-create", str(customer_id), limit, 3600)
     name = data.provider or settings.payment_provider
     if name not in providers.KNOWN:
-        raise providers.UnknownProvider(
+        raise UnknownProvider(
             f"unknown payment provider; use one of: {', '.join(providers.REDIRECT)}"
         )
     if name not in providers.REDIRECT:
-        raise providers.ProviderNotConfigured(f"{name} payments are made in the Telegram bot")
+        raise ProviderNotConfigured(f"{name} payments are made in the Telegram bot")
     provider = providers.get_provider(name, settings, session)
     return_url = check_return_url(settings, data.return_url) if data.return_url else None
     amount, currency, invoice = await _payable(
@@ -274,7 +230,7 @@ async def create_payment(
     )
     customer = await repository.customer(session, customer_id)
     if customer is None:
-        raise CustomerNotFound()
+        raise PayerNotFound()
     payment = await _new_payment(
         session,
         customer_id=customer_id,
@@ -574,7 +530,7 @@ async def _yookassa_refund(session: AsyncSession, settings: Settings, refund_id:
     provider = yookassa.YooKassaProvider(settings)
     try:
         refund = await provider.fetch_refund(refund_id)
-    except yookassa.NotFoundAtProvider:
+    except NotFoundAtProvider:
         log.warning("yookassa refund notification for an unknown refund")
         return "ignored"
     if not refund.succeeded:
@@ -746,13 +702,13 @@ async def create_telegram_payment(
     """A pending payment to be paid with a Telegram invoice, and what `bot.send_invoice`
     needs for it (plus `provider_token=settings.telegram_payments_provider_token`)."""
     if not telegram.enabled(settings):
-        raise providers.ProviderNotConfigured("Telegram payments are not configured")
+        raise ProviderNotConfigured("Telegram payments are not configured")
     amount, currency, invoice = await _payable(
         session, settings, customer_id, amount, invoice_id, None
     )
     customer = await repository.customer(session, customer_id)
     if customer is None:
-        raise CustomerNotFound()
+        raise PayerNotFound()
     payment = await _new_payment(
         session,
         customer_id=customer_id,

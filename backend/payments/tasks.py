@@ -18,7 +18,7 @@ from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.models import PaymentStatus
 from backend.payments import providers, repository, service
-from backend.payments.providers import yookassa
+from backend.payments.errors import NotFoundAtProvider
 from backend.payments.providers.base import ProviderState
 from backend.periodic import run_every
 from backend.state import Resources
@@ -54,7 +54,7 @@ async def _provider_state(res: Resources, claim: repository.Claimed) -> Provider
         provider = providers.get_provider(claim.provider, settings, session)
         try:
             return await provider.fetch(claim.provider_payment_id)
-        except yookassa.NotFoundAtProvider:
+        except NotFoundAtProvider:
             return None  # nobody can pay what the provider does not know: age decides
 
 

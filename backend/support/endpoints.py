@@ -20,7 +20,15 @@ from backend.deps import (
     actor_of,
     customer_scope,
 )
+from backend.errors import refusals
 from backend.support import service
+from backend.support.errors import (
+    InternalNoteForbidden,
+    InvalidAssignee,
+    InvalidTransition,
+    TicketClosed,
+    TicketNotFound,
+)
 from backend.support.schemas import (
     CustomerTicketFilter,
     MessageIn,
@@ -96,7 +104,7 @@ async def ticket_queue(
     )
 
 
-@router.get("/tickets/{ticket_id}")
+@router.get("/tickets/{ticket_id}", responses=refusals(TicketNotFound))
 async def get_ticket(
     ticket_id: TicketId, principal: CurrentUser, session: SessionDep
 ) -> StaffTicketDetail | TicketDetail:
@@ -116,26 +124,32 @@ async def get_ticket(
     )
 
 
-@router.patch("/tickets/{ticket_id}")
+@router.patch(
+    "/tickets/{ticket_id}", responses=refusals(TicketNotFound, InvalidTransition, InvalidAssignee)
+)
 async def update_ticket(
     ticket_id: TicketId, data: TicketUpdateIn, principal: CurrentStaff, session: SessionDep
 ) -> StaffTicketOut:
     """Staff: change status, priority, category or assignee (`null` unassigns).
 
     Status moves: open -> in_progress | resolved | closed; in_progress -> open | resolved |
-    closed; resolved -> open | closed; closed is final. Anything else is 409
-    `invalid_transition`. A status change notifies the customer."""
+    closed; resolved -> open | closed; closed is final. A status change notifies the
+    customer."""
     ticket = await service.update_ticket(session, ticket_id, data, actor_of(principal))
     return StaffTicketOut.model_validate(ticket)
 
 
-@router.post("/tickets/{ticket_id}/messages", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/tickets/{ticket_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(InternalNoteForbidden, TicketNotFound, TicketClosed),
+)
 async def add_message(
     ticket_id: TicketId, data: MessageIn, principal: CurrentUser, session: SessionDep
 ) -> MessageOut:
     """Write on a ticket. A customer writing on a resolved ticket reopens it; a closed ticket
-    refuses with 409 `ticket_closed`. Staff may set `internal: true` for a note the customer
-    never sees; other staff replies notify the customer."""
+    refuses. Staff may set `internal: true` for a note the customer never sees; other staff
+    replies notify the customer."""
     customer_id = _customer_id_or_staff(principal)
     actor = actor_of(principal)
     if customer_id is None:
@@ -144,7 +158,7 @@ async def add_message(
         )
     else:
         if data.internal:
-            raise service.InternalNoteForbidden()
+            raise InternalNoteForbidden()
         message = await service.add_customer_message(
             session, customer_id, ticket_id, data.body, actor
         )

@@ -15,7 +15,6 @@ from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.clock import utcnow
-from backend.errors import AppError, Conflict, Forbidden, NotFound
 from backend.models import (
     Role,
     Ticket,
@@ -25,32 +24,8 @@ from backend.models import (
     TicketStatus,
 )
 from backend.support import repository
+from backend.support.errors import InvalidAssignee, InvalidTransition, TicketClosed, TicketNotFound
 from backend.support.schemas import CustomerTicketFilter, QueueFilter, TicketUpdateIn
-
-
-class TicketNotFound(NotFound):
-    detail = "ticket not found"
-
-
-class TicketClosed(Conflict):
-    code = "ticket_closed"
-    detail = "the ticket is closed; open a new one"
-
-
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
-    detail = "this status change is not allowed"
-
-
-class InvalidAssignee(AppError):
-    code = "invalid_assignee"
-    status = 422
-    detail = "the assignee must be an active agent or admin"
-
-
-class InternalNoteForbidden(Forbidden):
-    detail = "internal notes are for support staff only"
-
 
 NOTIFY_KIND = "ticket.updated"
 

@@ -20,7 +20,8 @@ from backend.clock import business_today
 from backend.customers import service as customers
 from backend.db import unit_of_work
 from backend.deps import CurrentStaff, RedisDep, ResourcesDep, SessionDep, SettingsDep, actor_of
-from backend.errors import NotFound
+from backend.documents.errors import DocumentNotFound
+from backend.errors import NotFound, refusals
 from backend.models import Channel, ConversationMessage, ConversationState
 from backend.params import IdPath
 from backend.webchat.agent_schemas import (
@@ -37,8 +38,21 @@ from backend.webchat.agent_schemas import (
     ReplyIn,
     TransferIn,
 )
+from backend.webchat.errors import AttachmentNotFound
 from bot import files as telegram_files
 from dialogs import handover, transcript
+from dialogs.handover import (
+    AgentNotFound,
+    AlreadyClaimed,
+    AlreadyClosed,
+    AlreadyHolder,
+    ConversationChanged,
+    ConversationNotFound,
+    ListNotAllowed,
+    NotHandedOver,
+    NotWaiting,
+    NotYourConversation,
+)
 from dialogs.state import FlowStore
 from dialogs.transcript import ConversationRow
 
@@ -55,11 +69,6 @@ _KIND_TYPES = {
 }
 _INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif", "audio/ogg", "audio/mpeg",
                  "video/mp4", "application/pdf"}  # fmt: skip
-
-
-class AttachmentNotFound(NotFound):
-    code = "attachment_not_found"
-    detail = "no such attachment in this conversation"
 
 
 def _attachments(payload: dict[str, Any]) -> list[Any]:
@@ -95,7 +104,7 @@ def _out(conv: ConversationRow) -> ConversationOut:
 Reason = Annotated[str | None, Query(min_length=1, max_length=500)]
 
 
-@router.get("/agent/conversations")
+@router.get("/agent/conversations", responses=refusals(ListNotAllowed))
 async def conversation_queue(
     session: SessionDep,
     staff: CurrentStaff,
@@ -104,12 +113,15 @@ async def conversation_queue(
 ) -> ConversationList:
     """Conversations in a state, the longest waiting first: `waiting_agent` (the queue) for
     everyone; `agent`: the caller's own (claimed or transferred to them), every held one for an
-    admin; `bot` and `closed` for admins only (403 `list_not_allowed`)."""
+    admin; `bot` and `closed` for admins only."""
     rows = await handover.queue(session, state, actor_of(staff), limit=limit)
     return ConversationList(items=[_out(c) for c in rows])
 
 
-@router.post("/agent/conversations/{conversation_id}/claim")
+@router.post(
+    "/agent/conversations/{conversation_id}/claim",
+    responses=refusals(ConversationNotFound, AlreadyClaimed, NotWaiting),
+)
 async def claim_conversation(
     conversation_id: IdPath, session: SessionDep, settings: SettingsDep, staff: CurrentStaff
 ) -> ConversationOut:
@@ -118,7 +130,11 @@ async def claim_conversation(
     return _out(await handover.claim(session, settings, conversation_id, actor_of(staff)))
 
 
-@router.post("/agent/conversations/{conversation_id}/messages", status_code=201)
+@router.post(
+    "/agent/conversations/{conversation_id}/messages",
+    status_code=201,
+    responses=refusals(NotYourConversation, ConversationNotFound, DocumentNotFound),
+)
 async def reply_to_customer(
     conversation_id: IdPath, body: ReplyIn, session: SessionDep, staff: CurrentStaff
 ) -> MessageCreated:
@@ -129,7 +145,10 @@ async def reply_to_customer(
     return MessageCreated(message_id=message_id)
 
 
-@router.post("/agent/conversations/{conversation_id}/release")
+@router.post(
+    "/agent/conversations/{conversation_id}/release",
+    responses=refusals(NotYourConversation, ConversationNotFound),
+)
 async def release_conversation(
     conversation_id: IdPath,
     session: SessionDep,
@@ -144,14 +163,17 @@ async def release_conversation(
     return _out(conv)
 
 
-@router.post("/agent/conversations/{conversation_id}/close")
+@router.post(
+    "/agent/conversations/{conversation_id}/close",
+    responses=refusals(NotYourConversation, ConversationNotFound, AlreadyClosed, NotHandedOver),
+)
 async def close_conversation(
     conversation_id: IdPath, body: CloseIn, session: SessionDep, settings: SettingsDep,
     staff: CurrentStaff,
 ) -> ConversationOut:  # fmt: skip
     """Close with a resolution; the customer's next message reopens it with the bot. Only a
-    conversation waiting for or held by an agent (409 `not_handed_over` while with the bot),
-    by the agent holding it or an admin (403 `not_your_conversation`)."""
+    conversation waiting for or held by an agent (not while with the bot), by the agent holding
+    it or an admin."""
     return _out(
         await handover.close(
             session, settings, conversation_id, actor_of(staff), resolution=body.resolution
@@ -159,14 +181,25 @@ async def close_conversation(
     )
 
 
-@router.post("/agent/conversations/{conversation_id}/transfer")
+@router.post(
+    "/agent/conversations/{conversation_id}/transfer",
+    responses=refusals(
+        NotYourConversation,
+        ConversationNotFound,
+        AgentNotFound,
+        AlreadyClosed,
+        NotHandedOver,
+        AlreadyHolder,
+        ConversationChanged,
+    ),
+)
 async def transfer_conversation(
     conversation_id: IdPath, body: TransferIn, session: SessionDep, settings: SettingsDep,
     staff: CurrentStaff,
 ) -> ConversationOut:  # fmt: skip
     """Hand the conversation to another agent or admin (the holder or an admin; an admin may
     also assign a waiting one). It is in their list from then on and no longer in the previous
-    holder's. 404 `agent_not_found`, 409 `already_holder` / `not_handed_over`."""
+    holder's."""
     return _out(
         await handover.transfer(
             session, settings, conversation_id, actor_of(staff), to_agent_id=body.agent_id
@@ -190,7 +223,9 @@ def _message_out(conv: ConversationRow, m: ConversationMessage) -> MessageOut:
     )
 
 
-@router.get("/agent/conversations/{conversation_id}/messages")
+@router.get(
+    "/agent/conversations/{conversation_id}/messages", responses=refusals(ConversationNotFound)
+)
 async def conversation_messages(
     conversation_id: IdPath,
     session: SessionDep,
@@ -206,7 +241,7 @@ async def conversation_messages(
     return MessageList(items=[_message_out(found.conversation, m) for m in found.messages])
 
 
-@router.get("/agent/conversations/{conversation_id}")
+@router.get("/agent/conversations/{conversation_id}", responses=refusals(ConversationNotFound))
 async def conversation_detail(
     conversation_id: IdPath,
     session: SessionDep,
@@ -256,7 +291,15 @@ async def conversation_detail(
 @router.get(
     "/agent/conversations/{conversation_id}/messages/{message_id}/attachments/{index}",
     response_class=Response,
-    responses={200: {"content": {"application/octet-stream": {}}}},
+    responses={
+        200: {"content": {"application/octet-stream": {}}},
+        **refusals(
+            ConversationNotFound,
+            AttachmentNotFound,
+            telegram_files.FileUnavailable,
+            telegram_files.TelegramNotConfigured,
+        ),
+    },
 )
 async def attachment(
     conversation_id: IdPath,

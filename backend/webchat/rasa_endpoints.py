@@ -27,7 +27,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backend.config import Settings
 from backend.deps import ResourcesDep
-from backend.errors import AppError, NotAuthenticated, ValidationFailed
+from backend.errors import refusals
+from backend.webchat.errors import (
+    InvalidActionCall,
+    InvalidRasaToken,
+    RasaBridgeDisabled,
+    RasaNotInstalled,
+)
 
 if TYPE_CHECKING:
     from rasa_sdk.executor import ActionExecutor  # type: ignore[import-untyped]
@@ -38,27 +44,6 @@ log = logging.getLogger(__name__)
 # A tracker carries the conversation's events; Rasa sends all of them.
 MAX_BODY = 8 * 1024 * 1024
 ACTIONS_PACKAGE = "dialogs.rasa_actions"
-
-
-class RasaNotInstalled(AppError):
-    code = "rasa_sdk_not_installed"
-    status = 503
-    detail = "the Rasa bridge needs the optional extra: pip install 'provider-desk[rasa]'"
-
-
-class InvalidActionCall(ValidationFailed):
-    detail = "the body is not a Rasa action call"
-
-
-class RasaBridgeDisabled(AppError):
-    code = "rasa_bridge_disabled"
-    status = 503
-    detail = "the Rasa bridge is off: set RASA_WEBHOOK_TOKEN to serve it"
-
-
-class InvalidRasaToken(NotAuthenticated):
-    code = "invalid_token"
-    detail = "a valid Rasa webhook token is required"
 
 
 class TrackerIn(BaseModel):
@@ -158,11 +143,9 @@ TokenQuery = Annotated[str | None, Query(alias="token", max_length=512)]
     "/rasa/webhook",
     responses={
         400: {"description": "the action rejected execution (ActionExecutionRejection)"},
-        401: {"description": "`invalid_token`"},
         404: {"description": "no such action"},
-        422: {"description": "not an action call"},
         449: {"description": "no domain and no known domain_digest: resend with the domain"},
-        503: {"description": "`rasa_bridge_disabled` (no token set), `rasa_sdk_not_installed`"},
+        **refusals(InvalidRasaToken, InvalidActionCall, RasaBridgeDisabled, RasaNotInstalled),
     },
 )
 async def webhook(

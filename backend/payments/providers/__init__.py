@@ -5,15 +5,9 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.config import Settings
-from backend.errors import ValidationFailed
+from backend.payments.errors import ProviderNotConfigured, ProviderUnavailable, UnknownProvider
 from backend.payments.providers import sandbox, telegram, yookassa
-from backend.payments.providers.base import (
-    Created,
-    PaymentProvider,
-    ProviderNotConfigured,
-    ProviderState,
-    ProviderUnavailable,
-)
+from backend.payments.providers.base import Created, PaymentProvider, ProviderState
 
 KNOWN = (sandbox.NAME, yookassa.NAME, telegram.NAME)
 # Providers a customer can pay with through a redirect (POST /payments); Telegram payments are
@@ -32,11 +26,6 @@ __all__ = [
     "enabled",
     "get_provider",
 ]
-
-
-class UnknownProvider(ValidationFailed):
-    code = "unknown_provider"
-    detail = "unknown payment provider"
 
 
 def enabled(name: str, settings: Settings) -> bool:

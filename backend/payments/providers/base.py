@@ -5,18 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from backend.errors import ServiceUnavailable, ValidationFailed
 from backend.models import Payment, PaymentStatus
-
-
-class ProviderUnavailable(ServiceUnavailable):
-    code = "provider_unavailable"
-    detail = "the payment provider did not answer; try again shortly"
-
-
-class ProviderNotConfigured(ValidationFailed):
-    code = "provider_disabled"
-    detail = "this payment provider is not enabled"
 
 
 @dataclass(frozen=True, slots=True)

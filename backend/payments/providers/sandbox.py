@@ -20,7 +20,8 @@ from backend.config import Settings
 from backend.logging import get_logger
 from backend.models import Payment, PaymentStatus
 from backend.payments import repository
-from backend.payments.providers.base import Created, ProviderState, ProviderUnavailable
+from backend.payments.errors import ProviderUnavailable
+from backend.payments.providers.base import Created, ProviderState
 
 log = get_logger("payments.sandbox")
 

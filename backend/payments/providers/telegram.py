@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from backend.config import Settings
 from backend.models import Payment, PaymentStatus
-from backend.payments.providers.base import Created, ProviderState, ProviderUnavailable
+from backend.payments.errors import ProviderUnavailable
+from backend.payments.providers.base import Created, ProviderState
 
 NAME = "telegram"
 PAYLOAD_PREFIX = "topup:"

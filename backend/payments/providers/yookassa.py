@@ -15,14 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backend.config import Settings
 from backend.logging import get_logger
 from backend.models import Payment, PaymentStatus
-from backend.payments.providers.base import (
-    Created,
-    ProviderNotConfigured,
-    ProviderState,
-    ProviderUnavailable,
-    RefundState,
-    format_amount,
-)
+from backend.payments.errors import NotFoundAtProvider, ProviderNotConfigured, ProviderUnavailable
+from backend.payments.providers.base import Created, ProviderState, RefundState, format_amount
 
 log = get_logger("payments.yookassa")
 
@@ -68,10 +62,6 @@ class _Refund(BaseModel):
 
 
 Answer = TypeVar("Answer", _Payment, _Refund)
-
-
-class NotFoundAtProvider(ProviderUnavailable):
-    """YooKassa answered 404: it has no such object (a forged or foreign id)."""
 
 
 def enabled(settings: Settings) -> bool:
