@@ -1,6 +1,26 @@
-"""The ledger: the only way a balance changes. One transaction row per change, the cached
-balance updated in the same DB transaction under the account's row lock, so
-`accounts.balance == sum(transactions.amount)` always holds."""
+"""The ledger: how a balance changes. One transaction row per change, the cached balance
+updated in the same DB transaction under the account's row lock, so
+`accounts.balance == sum(transactions.amount)` always holds and each row's `balance_after` is
+its account's running sum in id order.
+
+It has two writers, and nothing else writes `transactions` or moves `accounts.balance`:
+
+- `post` here: one movement at a time, idempotent per (reference_kind, reference). Every
+  payment, refund, promised payment, freeze fee, tariff change and adjustment, and the billing
+  run's charges on SQLite, go through it.
+- The billing run's charges on PostgreSQL (`run_queries.charge_chunk`): one set-based
+  statement per chunk of subscriptions, because a row-at-a-time `post` cannot charge 100k
+  subscriptions a day at near raw-SQL speed (bench/billing_run.py). It keeps what `post`
+  keeps: the chunk's accounts are locked (in id order) before anything is read; each row's
+  `balance_after` is the account's balance minus the running sum of the chunk's charges, and
+  the rows are inserted in that order; the balances move in the same statement, by exactly
+  what was inserted; and the unique (reference_kind, reference) index makes each charge once
+  (posted references are skipped, and `ON CONFLICT DO NOTHING` is the final guard). It posts
+  only charges (reason and reference kind `charge`, references of `rules.charge_reference`).
+  tests/backend/billing/test_bulk_ledger.py holds it to that, and the daily ledger check
+  (`ledger_check`) compares every balance with its rows.
+
+A new way to move money goes through `post`; a second bulk writer would owe the same proofs."""
 
 from __future__ import annotations
 
@@ -9,16 +29,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.audit.service import Actor
 from backend.billing import repository
-from backend.errors import Conflict, NotFound, ValidationFailed
+from backend.billing.errors import DuplicateReference as DuplicateReference
+from backend.errors import NotFound, ValidationFailed
 from backend.models import Transaction, TransactionReason
 
 # 10 million roubles: anything larger in one movement is a typo or an attack.
 MAX_ABS_AMOUNT = 1_000_000_000
-
-
-class DuplicateReference(Conflict):
-    code = "duplicate_reference"
-    detail = "this reference was already posted with different terms"
 
 
 async def post(

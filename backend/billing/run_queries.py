@@ -1,6 +1,8 @@
 """SQL of the billing run. On PostgreSQL each chunk of subscriptions is charged by one
-set-based statement (a 100k-subscription run must stay near raw-SQL speed); the portable
-path (SQLite, the embedded default) does the same in Python inside the same transaction."""
+set-based statement (a 100k-subscription run must stay near raw-SQL speed), the ledger's
+second writer beside `ledger.post`; the portable path (SQLite, the embedded default) evaluates
+the same rule (`rules.charge_for_day`) in Python and posts each charge by `ledger.post`,
+inside the same transaction."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy import String, and_, case, cast, func, literal, or_, select, tex
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from backend.billing import repository, rules
+from backend.billing import ledger, repository, rules
 from backend.clock import utcnow
 from backend.db import dialect_insert
 from backend.models import (
@@ -73,9 +75,12 @@ SELECT (SELECT max(id) FROM chunk) AS last_sid,
 
 # Statement 2: compute the day's charge of the chunk's active subscriptions, skip those
 # already posted, insert the charges with their running balance, and move the balances, in
-# one round trip. The unique (reference_kind, reference) constraint is the final guard.
-_PG_CHARGE_CHUNK = text(
-    """
+# one round trip. This is the ledger's second writer beside `ledger.post` (its docstring says
+# what it keeps: the balance moved with the rows, `balance_after` the running sum in id
+# order, the unique (reference_kind, reference) index the final guard). The amount and the
+# reference are the rule of `rules.charge_for_day` / `rules.charge_reference`, rendered as SQL
+# for the charging mode (one statement per mode).
+_PG_CHARGE_CHUNK_SQL = """
 WITH subs AS (
     SELECT s.id AS sid, a.id AS aid, a.currency, a.balance, t.price, t.billing_period,
            t.name AS tariff_name
@@ -87,14 +92,8 @@ WITH subs AS (
 ),
 charges AS (
     SELECT sid, aid, currency, balance, tariff_name,
-           CASE WHEN billing_period = 'daily' THEN price
-                WHEN :mode = 'daily_share' THEN price * :d / :n - price * (:d - 1) / :n
-                -- period_start: the rest of the month (rules.rest_of_month); on the 1st the
-                -- whole fee. The month's reference makes it once a month.
-                ELSE price - price * (:d - 1) / :n END AS amount,
-           CASE WHEN billing_period = 'monthly' AND :mode = 'period_start'
-                THEN 'sub:' || sid || ':' || :month_key
-                ELSE 'sub:' || sid || ':' || :day_key END AS reference
+           {amount} AS amount,
+           {reference} AS reference
     FROM subs
 ),
 todo AS (
@@ -111,11 +110,14 @@ todo AS (
     WHERE c.amount > 0 AND done.found IS NULL
 ),
 ins AS (
+    -- in the window's order, so that the ids follow balance_after: each row's balance_after
+    -- is its account's running sum in id order, as `ledger.post` leaves it
     INSERT INTO transactions (account_id, amount, currency, reason, reference_kind, reference,
                               description, balance_after, created_at)
     SELECT aid, -amount, currency, 'charge', 'charge', reference, tariff_name, balance_after,
            :now
     FROM todo
+    ORDER BY aid, sid
     ON CONFLICT (reference_kind, reference) DO NOTHING
     RETURNING account_id, amount
 ),
@@ -129,19 +131,18 @@ SELECT (SELECT count(*) FROM ins) AS charged,
        (SELECT coalesce(-sum(amount), 0) FROM ins) AS total,
        (SELECT count(*) FROM upd) AS accounts
 """
-)
+_PG_CHARGE_CHUNK = {
+    mode: text(
+        _PG_CHARGE_CHUNK_SQL.format(
+            amount=rules.charge_amount_sql(mode), reference=rules.charge_reference_sql(mode)
+        )
+    )
+    for mode in rules.CHARGING_MODES
+}
 
 
-def _charge_params(day: date, mode: str) -> dict[str, Any]:
-    return {
-        "day": day,
-        "d": day.day,
-        "n": rules.days_in_month(day),
-        "mode": mode,
-        "day_key": day.isoformat(),
-        "month_key": f"{day:%Y-%m}",
-        "now": utcnow(),
-    }
+def _charge_params(day: date) -> dict[str, Any]:
+    return {**rules.charge_sql_params(day), "day": day, "now": utcnow()}
 
 
 async def charge_chunk(
@@ -150,12 +151,13 @@ async def charge_chunk(
     """Charge the day for the next `chunk` live subscriptions after `after_id` (in id order):
     their accounts are locked first, then what is charged is read."""
     if is_postgres(session):
-        params = {**_charge_params(day, mode), "after": after_id, "chunk": chunk}
+        params = {**_charge_params(day), "after": after_id, "chunk": chunk}
         picked = (await session.execute(_PG_LOCK_CHUNK, params)).one()
         if not picked.seen:
             return ChunkResult(last_subscription_id=after_id, seen=0, charged=0, total=0)
         last = int(picked.last_sid)
-        row = (await session.execute(_PG_CHARGE_CHUNK, {**params, "last": last})).one()
+        statement = _PG_CHARGE_CHUNK[mode]
+        row = (await session.execute(statement, {**params, "last": last})).one()
         return ChunkResult(
             last_subscription_id=last,
             seen=int(picked.seen),
@@ -175,7 +177,9 @@ def _live_on(day: date) -> Any:
 async def _charge_chunk_portable(
     session: AsyncSession, day: date, after_id: int, chunk: int, mode: str
 ) -> ChunkResult:
-    # The same order as on PostgreSQL: pick the chunk, lock its accounts, then read.
+    """The plain path (SQLite): the same order as on PostgreSQL (pick the chunk, lock its
+    accounts, then read), the rule evaluated in Python, and each charge posted by
+    `ledger.post`, as every other balance change is."""
     picked = (
         await session.execute(
             select(Subscription.id, Subscription.customer_id)
@@ -192,8 +196,7 @@ async def _charge_chunk_portable(
         await session.execute(
             select(
                 Subscription.id,
-                Account.id,
-                Account.currency,
+                Subscription.customer_id,
                 Tariff.price,
                 Tariff.billing_period,
                 Tariff.name,
@@ -210,43 +213,27 @@ async def _charge_chunk_portable(
         )
     ).all()
     charged = total = 0
-    for sid, aid, currency, price, period, tariff_name in rows:
+    for sid, customer_id, price, period, tariff_name in rows:
         amount = rules.charge_for_day(price, BillingPeriod(period), day, mode)
         if amount <= 0:
             continue
         reference = rules.charge_reference(sid, BillingPeriod(period), day, mode)
-        exists = await session.scalar(
-            select(Transaction.id).where(
-                Transaction.reference_kind == "charge", Transaction.reference == reference
-            )
-        )
-        if exists:
+        # A posted reference is its period's charge, whatever the rule makes of today (in
+        # period-start mode the month's is found again every later day, at another amount):
+        # skipped here, where `ledger.post` would call it a duplicate with other terms.
+        if await repository.transaction_by_reference(session, "charge", reference):
             continue
-        balance_after = int(
-            (
-                await session.execute(
-                    update(Account)
-                    .where(Account.id == aid)
-                    .values(balance=Account.balance - amount)
-                    .returning(Account.balance)
-                )
-            ).scalar_one()
-        )
-        session.add(
-            Transaction(
-                account_id=aid,
-                amount=-amount,
-                currency=currency,
-                reason=TransactionReason.charge,
-                reference_kind="charge",
-                reference=reference,
-                description=tariff_name,
-                balance_after=balance_after,
-            )
+        await ledger.post(
+            session,
+            customer_id=int(customer_id),
+            amount=-amount,
+            reason=TransactionReason.charge,
+            reference_kind="charge",
+            reference=reference,
+            description=tariff_name,
         )
         charged += 1
         total += amount
-    await session.flush()
     return ChunkResult(last_subscription_id=last, seen=len(picked), charged=charged, total=total)
 
 
