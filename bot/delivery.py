@@ -33,7 +33,7 @@ from backend.models import (
     OutboxStatus,
 )
 from backend.state import Resources
-from bot import inbox
+from bot import lookups
 from bot.render import send_outbound
 from dialogs.handover import AGENT_REPLY
 from dialogs.types import Outbound, Text, outbound_from_dict
@@ -145,10 +145,10 @@ async def _deliver_one(resources: Resources, bot: Bot, message: ClaimedMessage) 
     except TelegramForbiddenError:
         async with unit_of_work(sessionmaker) as session:
             # private chats only: the chat id is the user's id
-            await inbox.set_reachable(
-                session, chat_id, reachable=False, reason=inbox.BLOCKED_BY_USER
+            await lookups.set_reachable(
+                session, chat_id, reachable=False, reason=lookups.BLOCKED_BY_USER
             )
-            await outbox_repo.mark_dead(session, message, inbox.BLOCKED_BY_USER, utcnow())
+            await outbox_repo.mark_dead(session, message, lookups.BLOCKED_BY_USER, utcnow())
         log.info("agent reply not delivered: bot blocked", chat_id=chat_id, outbox_id=message.id)
         return False
     except Exception as exc:  # any failure is retried, then dead

@@ -111,7 +111,7 @@ class ChatPacer(BaseRequestMiddleware):
 
     Hand-written because aiogram has no pacing of its own (only the 429 retry) and a limiter
     library would need its own storage; this is per process, which suffices because a chat's
-    updates are processed under one Redis lock at a time (bot/inbox.py). Broadcasts to many
+    updates are processed under one Redis lock at a time (bot/chat_locks.py). Broadcasts to many
     chats (30 messages/s overall) are paced by whoever sends them, not here."""
 
     def __init__(self, burst: int = 5, interval: float = 1.0, max_chats: int = 10_000) -> None:

@@ -33,13 +33,13 @@ from aiogram.types import (
 
 from backend.audit import service as audit
 from backend.db import unit_of_work
-from backend.errors import AppError
+from backend.errors import AppError, error_key
 from backend.i18n import SUPPORTED_LOCALES, major, t
 from backend.logging import get_logger
 from backend.models import PaymentStatus
 from backend.payments import service as payments
 from backend.state import Resources
-from bot import inbox
+from bot import lookups
 from bot.keyboards import url_keyboard
 from bot.render import send_outbound
 from dialogs.types import Attachment, Contact, Inbound
@@ -64,7 +64,7 @@ def pick_locale(customer_locale: str | None, language_code: str | None, default:
 
 class IdentityMiddleware(BaseMiddleware):
     """Injects `customer_id` and `locale` for the update's user: as the inbox read them when
-    it claimed the update, else with one indexed query."""
+    it claimed the update (`lookups.Prefetched`), else with one indexed query."""
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
@@ -74,13 +74,14 @@ class IdentityMiddleware(BaseMiddleware):
         customer_id: int | None = None
         customer_locale: str | None = None
         if user is not None and not user.is_bot:
-            if inbox.PREFETCHED_IDENTITY in data:  # read with the inbox row (bot/inbox.py)
-                found = data[inbox.PREFETCHED_IDENTITY]
+            prefetched = lookups.Prefetched.get(data)
+            if prefetched is not None:  # read with the inbox row
+                found = prefetched.identity
             else:
                 async with unit_of_work(self.resources.sessionmaker) as session:
-                    found = await inbox.identity_of(session, user.id)
+                    found = await lookups.identity_of(session, user.id)
             if found is not None:
-                customer_id, customer_locale = found
+                customer_id, customer_locale = found.customer_id, found.locale
         data["customer_id"] = customer_id
         data["locale"] = pick_locale(
             customer_locale,
@@ -107,8 +108,8 @@ class UnreachableMiddleware(BaseMiddleware):
             if user is None:
                 raise
             async with unit_of_work(self.resources.sessionmaker) as session:
-                await inbox.set_reachable(
-                    session, user.id, reachable=False, reason=inbox.BLOCKED_BY_USER
+                await lookups.set_reachable(
+                    session, user.id, reachable=False, reason=lookups.BLOCKED_BY_USER
                 )
             log.info("telegram reply refused: marked unreachable", user_id=user.id,
                      reason=exc.message)  # fmt: skip
@@ -212,7 +213,7 @@ async def on_pre_checkout(query: PreCheckoutQuery, resources: Resources, locale:
     if ok:
         await query.answer(ok=True)
         return
-    key = f"error-{reason.replace('_', '-')}" if reason else "dialogs-error"
+    key = error_key(reason) if reason else "dialogs-error"
     await query.answer(ok=False, error_message=t(key, locale))
 
 
@@ -299,8 +300,11 @@ async def on_my_chat_member(event: ChatMemberUpdated, resources: Resources) -> N
     if status not in ("kicked", "member"):
         return
     async with unit_of_work(resources.sessionmaker) as session:
-        await inbox.set_reachable(
-            session, event.from_user.id, reachable=status == "member", reason=inbox.BLOCKED_BY_USER
+        await lookups.set_reachable(
+            session,
+            event.from_user.id,
+            reachable=status == "member",
+            reason=lookups.BLOCKED_BY_USER,
         )
 
 

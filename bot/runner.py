@@ -27,7 +27,7 @@ from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.state import Resources
-from bot import commands, delivery, inbox
+from bot import commands, delivery, inbox, inbox_repository, lookups
 from bot.engine import BotEngine
 from bot.factory import create_bot, create_dispatcher
 
@@ -108,12 +108,12 @@ class Poller:
         raws = [serialize(u) for u in updates]
         async with unit_of_work(self.resources.sessionmaker) as session:
             for raw in raws:
-                await inbox.store(session, self.bot.id, raw)
+                await inbox_repository.store(session, self.bot.id, raw)
         # stored and committed: now the offset may move past them
         self.offset = max(int(r["update_id"]) for r in raws) + 1
         firsts: dict[tuple[int | None, int], int] = {}
         for raw in raws:
-            chat = inbox.chat_of(raw)
+            chat = inbox_repository.chat_of(raw)
             key = (chat, 0) if chat is not None else (None, int(raw["update_id"]))
             firsts.setdefault(key, int(raw["update_id"]))
         for (chat, _), first in firsts.items():
@@ -182,7 +182,7 @@ async def build(
     nlu = NLUService(rasa=RasaNLUBackend(settings.rasa_url) if settings.rasa_url else None)
     await asyncio.to_thread(nlu.warm_up)
     async with unit_of_work(resources.sessionmaker) as db:
-        nlu.set_tariff_names(await inbox.active_tariff_names(db))
+        nlu.set_tariff_names(await lookups.active_tariff_names(db))
     bot = create_bot(settings, session)
     dispatcher = create_dispatcher(resources, BotEngine(resources, nlu))
     # What is alive now (the NLU's model, the app, the libraries) lives as long as the process:
@@ -219,7 +219,7 @@ async def run_polling(
         await bot.delete_webhook(drop_pending_updates=False)
         await set_commands_safely(bot)
         # this process's sign of life before its first lock; then what a crash left
-        await inbox.inbox_of(res, dp).sign_of_life(force=True)
+        await inbox.inbox_of(res, dp).locks.sign_of_life(force=True)
         await inbox.recover(res, bot, dp)
         # failed and left-behind rows are retried while the process runs
         keeper = asyncio.create_task(

@@ -86,7 +86,7 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
             max_connections=max_concurrent_chats(settings),
             drop_pending_updates=False,
         )
-        await inbox.inbox_of(resources, dp).sign_of_life(force=True)
+        await inbox.inbox_of(resources, dp).locks.sign_of_life(force=True)
         await inbox.recover(resources, bot, dp)
         # failed and left-behind rows are retried while the process runs
         keeper = asyncio.create_task(
