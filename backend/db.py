@@ -73,6 +73,18 @@ async def unit_of_work(
             raise
 
 
+@asynccontextmanager
+async def savepoint(session: AsyncSession) -> AsyncIterator[None]:
+    """One attempt inside a unit of work, kept only when it completes. An exception raised in
+    it (a refusal found under a lock, a provider failure, a unique constraint lost to a
+    concurrent writer) undoes what the attempt wrote, and only that, then propagates: the
+    caller answers it (a bot's refusal, a retry with the next number, a skipped document)
+    while the rest of the unit of work (the turn's transcript, the run's other rows) still
+    commits. It never commits: `unit_of_work()` does."""
+    async with session.begin_nested():
+        yield
+
+
 def dialect_insert(bind: AsyncSession | str) -> Any:
     """The `insert()` of the session's dialect (or of a dialect name): `ON CONFLICT` clauses
     (`on_conflict_do_nothing`, `on_conflict_do_update`) exist only on the PostgreSQL and SQLite

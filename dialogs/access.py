@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit import service as audit
 from backend.audit.service import Actor
 from dialogs import transcript
-from dialogs.state import FlowState
+from dialogs.state import FlowState, restart
 from dialogs.transcript import ConversationRow
 
 DETACHED = "conversation.customer_detached"
@@ -46,8 +46,7 @@ async def _move(
             continue
         if previous == to_customer and not state.belongs_to_another(to_customer):
             continue
-        fresh = FlowState(rev=state.rev + 1)
-        await transcript.set_customer(session, conv.id, to_customer, flow=fresh.to_json())
+        await transcript.set_customer(session, conv.id, to_customer, flow=restart(conv.flow))
         await audit.record(
             session,
             DETACHED,

@@ -34,7 +34,7 @@ from dialogs.context import TurnContext, TurnInput
 from dialogs.flows import default_flows
 from dialogs.flows.base import NAV, Flow, Registry, agent_row, menu_row, say
 from dialogs.flows.identify import NAME as IDENTIFY
-from dialogs.state import FlowState, FlowStore
+from dialogs.state import FlowState, FlowStore, Revision, revise
 from dialogs.types import Button, Inbound, Outbound, ParsedIntent, Payload, Text, payload
 
 log = get_logger(__name__)
@@ -109,7 +109,7 @@ class Engine:
         if inbound.channel not in ("telegram", "webchat") or not inbound.chat_id:
             return []
         hooks: list[Callable[[], Awaitable[None]]] = []
-        save: FlowState | None = None
+        save: Revision | None = None
         async with unit_of_work(self.resources.sessionmaker) as session:
             conv, message_id = await transcript.upsert_with_inbound(
                 session,
@@ -146,19 +146,13 @@ class Engine:
                 if state.belongs_to_another(conv.customer_id):
                     # another customer's (or, now anonymous, a customer's) flow: its slots and
                     # buttons are not this turn's to use
-                    state = FlowState(rev=state.rev)
+                    state = FlowState()
                 replies = await self._bot_turn(ctx, state, inbound)
                 state.customer = conv.customer_id if state.active else None
-                changed = not state.same_as(before)
-                if changed:
-                    state.rev += 1
-                    save = state
+                if not state.same_as(before):
+                    save = revise(state, before)
                 await transcript.add_outbound(
-                    session,
-                    conv.id,
-                    replies,
-                    reply_to=inbound.external_id,
-                    flow=state.to_json() if changed else None,
+                    session, conv.id, replies, reply_to=inbound.external_id, flow=save
                 )
         if save is not None:
             await self.store.save(conv.id, save)

@@ -24,11 +24,12 @@ from backend.audit.service import Actor
 from backend.auth import repository as auth_repository
 from backend.config import Settings
 from backend.documents import service as documents
+from backend.documents.errors import DocumentNotFound
 from backend.errors import Conflict, Forbidden, NotFound
 from backend.i18n import catalog
 from backend.models import ConversationMessage, ConversationState, MessageSender, Role
 from dialogs import transcript
-from dialogs.state import FlowState
+from dialogs.state import FlowState, restart
 from dialogs.transcript import ConversationRow
 from dialogs.types import DocumentOut, HandoverNotice, Outbound, Text
 
@@ -260,7 +261,7 @@ async def reply(
     item: Outbound
     if document_id is not None:
         if conv.customer_id is None:
-            raise documents.DocumentNotFound()
+            raise DocumentNotFound()
         document = await documents.document_for(session, document_id, customer_id=conv.customer_id)
         item = DocumentOut(document_id=document.id, filename=f"{document.title}.pdf", caption=text)
     else:
@@ -286,9 +287,7 @@ async def release(
     conv = await _require(session, conversation_id)
     if not (actor.role is Role.admin and conv.state is ConversationState.agent):
         _require_holder(conv, actor)
-    old = FlowState.from_json(conv.flow)
-    fresh = FlowState(rev=old.rev + 1)
-    await transcript.set_state(session, conv.id, ConversationState.bot, flow=fresh.to_json())
+    await transcript.set_state(session, conv.id, ConversationState.bot, flow=restart(conv.flow))
     notice = HandoverNotice(state="bot", text=_t(conv, "dialogs-handover-released", settings))
     await _deliver(session, conv, notice, MessageSender.system, actor)
     await audit.record(session, "conversation.released", actor, "conversation", conv.id)
@@ -310,8 +309,7 @@ async def close(
         raise NotHandedOver()
     if actor.role is not Role.admin:
         _require_holder(conv, actor)  # a waiting one is claimed first
-    fresh = FlowState(rev=FlowState.from_json(conv.flow).rev + 1)
-    await transcript.set_state(session, conv.id, ConversationState.closed, flow=fresh.to_json())
+    await transcript.set_state(session, conv.id, ConversationState.closed, flow=restart(conv.flow))
     notice = HandoverNotice(state="closed", text=_t(conv, "dialogs-handover-closed", settings))
     await _deliver(session, conv, notice, MessageSender.system, actor)
     await audit.record(

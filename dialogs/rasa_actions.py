@@ -38,12 +38,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.audit.service import Actor
 from backend.billing import promised, tariff_change
 from backend.billing import service as billing
+from backend.billing.errors import PromisedPaymentRefused
 from backend.clock import business_today, utcnow
 from backend.config import Settings, get_settings
 from backend.db import unit_of_work
 from backend.documents import service as documents
 from backend.documents.schemas import DocumentFilter
-from backend.errors import AppError
+from backend.errors import AppError, error_key
 from backend.i18n import catalog
 from backend.i18n import major as i18n_major
 from backend.models import (
@@ -235,7 +236,7 @@ def error_text(locale: str, settings: Settings, error: AppError) -> str:
 
 def refusal_text(locale: str, settings: Settings, code: str, extra: dict[str, Any]) -> str:
     """`error-<code>` with the refusal's next step (an amount to pay, a date), else rasa-error."""
-    key = "error-" + code.replace("_", "-")
+    key = error_key(code)
     if not catalog().has(key, locale):
         return catalog().text("rasa-error", locale)
     args: dict[str, Any] = {
@@ -450,7 +451,7 @@ class PromisedPayment(BusinessAction):
         terms = await promised.terms(ctx.session, ctx.settings, ctx.customer_id, utcnow())
         if not terms.allowed:
             extra = {"amount_to_pay": terms.amount_to_pay, "available_from": terms.available_from}
-            code = terms.reason or promised.PromisedPaymentRefused.code
+            code = terms.reason or PromisedPaymentRefused.code
             return [Reply(refusal_text(ctx.locale, ctx.settings, code, extra))]
         assert terms.amount is not None
         assert terms.expires_at is not None

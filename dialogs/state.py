@@ -5,7 +5,13 @@ Stored twice, with a revision number: in Redis (`dialogs:flow:{conversation_id}`
 and in the durable column `conversations.flow`, written in the turn's transaction whenever the
 state changes. Reading takes the higher revision, so a restart resumes mid-flow, and so does a
 flushed Redis; the column costs no extra round trip because the turn's conversation upsert
-returns it."""
+returns it.
+
+A write that kept the revision (or started again from 0) would let a stale copy win the next
+read: a conversation handed back to the bot, or cut from its customer, would resume the old
+flow. So nothing writes a `FlowState`: the writers (`dialogs.transcript`, `FlowStore.save`)
+take a `Revision`, and `revise()` (or `restart()`) is the one place that makes one, always
+above the revision it replaces (tests/dialogs/engine/test_flow_revisions.py holds them to it)."""
 
 from __future__ import annotations
 
@@ -103,6 +109,30 @@ class FlowState:
         return self.to_json() | {"rev": 0} == other.to_json() | {"rev": 0}
 
 
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A flow state as it is written to either copy, with its new revision. Made by `revise()`
+    and `restart()` only: a writer that takes a Revision cannot keep an old revision."""
+
+    data: dict[str, Any]
+
+    @property
+    def rev(self) -> int:
+        return int(self.data["rev"])
+
+
+def revise(state: FlowState, replaces: FlowState) -> Revision:
+    """`state`, to be written over `replaces` (what was read: the higher of the two copies),
+    with a revision above both."""
+    return Revision(state.to_json() | {"rev": max(state.rev, replaces.rev) + 1})
+
+
+def restart(stored: dict[str, Any] | None) -> Revision:
+    """An idle state over the stored one (`conversations.flow`): the flow starts afresh after a
+    hand-over or a cut, and no copy of the old one in Redis can win a read."""
+    return revise(FlowState(), FlowState.from_json(stored))
+
+
 class FlowStore:
     """The Redis side. Redis errors degrade to the database copy, never fail a turn."""
 
@@ -124,11 +154,12 @@ class FlowStore:
             return from_db
         return from_redis if from_redis.rev > from_db.rev else from_db
 
-    async def save(self, conversation_id: int, state: FlowState) -> None:
+    async def save(self, conversation_id: int, revision: Revision) -> None:
+        """After the database copy is committed: Redis gets the same revision."""
         try:
             await self.redis.set(
                 KEY.format(conversation_id),
-                json.dumps(state.to_json(), ensure_ascii=False),
+                json.dumps(revision.data, ensure_ascii=False),
                 ex=TTL_SECONDS,
             )
         except Exception:  # the database copy is already committed

@@ -29,6 +29,7 @@ from backend.models import (
     MessageDirection,
     MessageSender,
 )
+from dialogs.state import Revision
 from dialogs.types import Outbound, outbound_from_dict, text_of, to_dict
 
 # A transcript row keeps this much of a message; longer inbound text is refused politely anyway.
@@ -238,7 +239,7 @@ async def add_outbound(
     sender: MessageSender = MessageSender.bot,
     reply_to: str | None = None,
     agent_id: int | None = None,
-    flow: dict[str, Any] | None = None,
+    flow: Revision | None = None,
 ) -> list[int]:
     """Store outbound items (one row each, in order) and, when `flow` is given, the durable
     flow state: one statement on PostgreSQL, two elsewhere."""
@@ -266,7 +267,7 @@ async def add_outbound(
             flow_update = (
                 update(Conversation)
                 .where(Conversation.id == conversation_id)
-                .values(flow=flow)
+                .values(flow=flow.data)
                 .returning(Conversation.id)
                 .cte("flow_update")
             )
@@ -276,9 +277,9 @@ async def add_outbound(
     return list((await session.execute(stmt)).scalars())
 
 
-async def save_flow(session: AsyncSession, conversation_id: int, flow: dict[str, Any]) -> None:
+async def save_flow(session: AsyncSession, conversation_id: int, flow: Revision) -> None:
     await session.execute(
-        update(Conversation).where(Conversation.id == conversation_id).values(flow=flow)
+        update(Conversation).where(Conversation.id == conversation_id).values(flow=flow.data)
     )
 
 
@@ -303,11 +304,11 @@ async def set_state(
     state: ConversationState,
     *,
     agent_id: int | None = None,
-    flow: dict[str, Any] | None = None,
+    flow: Revision | None = None,
 ) -> None:
     values: dict[str, Any] = {"state": state, "agent_id": agent_id, "updated_at": utcnow()}
     if flow is not None:
-        values["flow"] = flow
+        values["flow"] = flow.data
     await session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(**values)
     )
@@ -414,14 +415,14 @@ async def set_customer(
     conversation_id: int,
     customer_id: int | None,
     *,
-    flow: dict[str, Any] | None,
+    flow: Revision | None,
 ) -> None:
     """Another customer (or none) for the conversation. With `flow`, the flow state and the
     conversation's language are the previous customer's and start afresh. The state and its
     `updated_at` (the agents' queue order) stay."""
     values: dict[str, Any] = {"customer_id": customer_id, "updated_at": Conversation.updated_at}
     if flow is not None:
-        values |= {"flow": flow, "locale": None}
+        values |= {"flow": flow.data, "locale": None}
     await session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(**values)
     )

@@ -17,13 +17,13 @@ from babel.dates import format_date
 
 from backend.billing import repository as billing_repository
 from backend.billing import rules
+from backend.db import savepoint
 from backend.documents import generate
-from backend.documents.storage import StorageUnavailable
+from backend.documents.errors import InvalidPeriod, NothingToInvoice, StorageUnavailable
 from backend.errors import AppError
 from backend.models import Document, DocumentKind
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, agent_row, menu_row, nav_row, say
-from dialogs.flows.no_internet import customer_actor
+from dialogs.flows.base import Flow, agent_row, customer_actor, menu_row, nav_row, say
 from dialogs.state import FlowState
 from dialogs.types import DocumentOut, Outbound
 
@@ -142,16 +142,14 @@ class GetDocumentsFlow(Flow):
     ) -> list[Outbound]:
         assert ctx.customer_id is not None
         try:
-            # a savepoint: a refused or failed generation leaves nothing half-stored while the
-            # turn's transcript still commits
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 document = await self._document(ctx, kind, month)
-        except generate.InvalidPeriod:
+        except InvalidPeriod:
             state.slots.pop("period", None)
             if state.step != PERIOD:
                 state.goto(PERIOD)
             return [say(ctx.t("dialogs-support-docs-future")), *await self.ask(ctx, state)]
-        except generate.NothingToInvoice:
+        except NothingToInvoice:
             state.finish()
             return [say(ctx.t("dialogs-support-docs-nothing-to-invoice"), menu_row(ctx))]
         except StorageUnavailable:

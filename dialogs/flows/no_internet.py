@@ -16,13 +16,12 @@ from datetime import date, datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from backend.audit.service import Actor
 from backend.billing import service as billing
 from backend.billing import suspensions
 from backend.customers import service as customers
+from backend.db import savepoint
 from backend.errors import AppError
 from backend.models import (
-    Role,
     SubscriptionStatus,
     SuspensionStatus,
     TicketCategory,
@@ -31,7 +30,7 @@ from backend.models import (
 from backend.network import service as network
 from backend.support import service as support
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, agent_row, menu_row, nav_row, say
+from dialogs.flows.base import Flow, agent_row, customer_actor, menu_row, nav_row, say
 from dialogs.state import FlowState
 from dialogs.types import Button, Outbound
 
@@ -46,11 +45,6 @@ LINK, SPEEDTEST, RESTART, OFFER = "link", "speedtest", "restart", "offer"
 _SPEED = re.compile(
     r"^\s*(\d{1,5})(?:[.,]\d{1,2})?\s*(?:мбит\S*|mbit\S*|mbps|мб\S*|mb\S*)?\s*$", re.I
 )
-
-
-def customer_actor() -> Actor:
-    """The bot acts for the identified customer of the conversation."""
-    return Actor(user_id=None, role=Role.customer)
 
 
 def ticket_reply_rows(ctx: TurnContext) -> tuple[tuple[Button, ...], ...]:
@@ -208,7 +202,7 @@ class NoInternetFlow(Flow):
         suspension_id = int(state.slots["suspension_id"])
         state.finish()
         try:
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 await suspensions.resume_now(
                     ctx.session,
                     ctx.customer_id,

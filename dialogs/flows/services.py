@@ -11,8 +11,7 @@ from backend.billing import repository, suspensions
 from backend.billing import service as billing
 from backend.models import SubscriptionStatus, SuspensionStatus
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, menu_row, say
-from dialogs.flows.promised import top_up_button
+from dialogs.flows.base import Flow, menu_row, say, top_up_button
 from dialogs.flows.tariffs import tariff_line
 from dialogs.state import FlowState
 from dialogs.types import Button, Outbound

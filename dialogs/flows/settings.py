@@ -11,8 +11,7 @@ from backend.customers.schemas import NotificationPreferences, ProfileUpdateIn
 from backend.i18n import SUPPORTED_LOCALES
 from dialogs import transcript
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, menu_row, nav_row, say
-from dialogs.flows.promised import customer_actor
+from dialogs.flows.base import Flow, customer_actor, menu_row, nav_row, say
 from dialogs.state import FlowState
 from dialogs.types import Button, Outbound, Text
 

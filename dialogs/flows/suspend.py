@@ -11,11 +11,29 @@ from typing import ClassVar
 
 from backend.billing import suspensions
 from backend.billing.action_schemas import SuspensionOut
+from backend.billing.errors import (
+    FreezeInPast,
+    FreezeInvalidDates,
+    FreezeStartTooFar,
+    FreezeTooLong,
+    FreezeTooShort,
+)
+from backend.db import savepoint
 from backend.errors import AppError
 from backend.models import SuspensionStatus
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, menu_row, nav_row, say
-from dialogs.flows.promised import YES, customer_actor, is_no, is_yes, refusal, refusal_text
+from dialogs.flows.base import (
+    YES,
+    Flow,
+    customer_actor,
+    is_no,
+    is_yes,
+    menu_row,
+    nav_row,
+    refusal,
+    refusal_text,
+    say,
+)
 from dialogs.state import FlowState
 from dialogs.types import Outbound
 
@@ -28,8 +46,8 @@ RESUME = "resume"
 PRESET_DAYS = (7, 14, 30)
 _DATE = re.compile(r"^\s*(\d{1,2})[./-](\d{1,2})(?:[./-](\d{2}|\d{4}))?\s*$")
 # refusals the customer fixes by choosing other dates: ask again at that step
-_REASK_FROM = frozenset({"freeze_in_past", "freeze_start_too_far"})
-_REASK_LENGTH = frozenset({"freeze_too_short", "freeze_too_long", "freeze_invalid_dates"})
+_REASK_FROM = frozenset({FreezeInPast.code, FreezeStartTooFar.code})
+_REASK_LENGTH = frozenset({FreezeTooShort.code, FreezeTooLong.code, FreezeInvalidDates.code})
 
 
 def parse_day(text: str | None, today: date) -> date | None:
@@ -181,7 +199,7 @@ class SuspendFlow(Flow):
         start = date.fromisoformat(state.slots["start_on"])
         end = date.fromisoformat(state.slots["end_on"])
         try:
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 made = await suspensions.create(
                     ctx.session, ctx.settings, ctx.customer_id, start, end, ctx.today, ctx.now,
                     customer_actor(),
@@ -199,7 +217,7 @@ class SuspendFlow(Flow):
     async def _resume(self, ctx: TurnContext, state: FlowState) -> list[Outbound]:
         assert ctx.customer_id is not None
         try:
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 await suspensions.resume_now(
                     ctx.session, ctx.customer_id, int(state.slots["suspension_id"]), ctx.today,
                     ctx.now, customer_actor(),

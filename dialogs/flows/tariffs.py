@@ -5,22 +5,29 @@ and next step; a scheduled change can be cancelled (after a confirmation too).""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, ClassVar, Final
+
+from babel.dates import format_skeleton
 
 from backend.billing import repository, tariff_change
 from backend.billing import service as billing
 from backend.billing.action_schemas import TariffChangeQuote
-from backend.errors import AppError
+from backend.billing.errors import NoPendingChange
+from backend.db import savepoint
+from backend.errors import AppError, error_key
 from backend.models import Tariff
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, menu_row, nav_row, say
-from dialogs.flows.promised import (
+from dialogs.flows.base import (
     YES,
+    Flow,
     customer_actor,
     is_no,
     is_yes,
+    menu_row,
+    nav_row,
     refusal,
-    short_day,
+    say,
 )
 from dialogs.state import FlowState
 from dialogs.types import Button, Outbound, Text, payload
@@ -33,6 +40,11 @@ PENDING = "pending"
 CANCEL_PENDING = "cancel_pending"
 NOW: Final = "now"
 NEXT: Final = "next_period"
+
+
+def short_day(ctx: TurnContext, value: date) -> str:
+    """ "01.12" / "12/01": the compact date of isp-product.md's messages."""
+    return format_skeleton("ddMM", value, locale=ctx.locale)
 
 
 def tariff_line(ctx: TurnContext, tariff: Tariff, *, current: bool) -> str:
@@ -205,7 +217,7 @@ class ChangeTariffFlow(Flow):
         sub = found[0] if found else None
         if sub is None or sub.scheduled_tariff_id is None or sub.scheduled_change_on is None:
             state.finish()
-            return [say(ctx.t("error-no-pending-change"), menu_row(ctx))]
+            return [say(ctx.t(error_key(NoPendingChange.code)), menu_row(ctx))]
         target = await repository.tariff_by_id(ctx.session, sub.scheduled_tariff_id)
         args = {"name": target.name if target else "", "date": ctx.day(sub.scheduled_change_on)}
         if state.step == CANCEL_PENDING:
@@ -230,7 +242,7 @@ class ChangeTariffFlow(Flow):
             if not is_yes(turn):
                 return None
             try:
-                async with ctx.session.begin_nested():
+                async with savepoint(ctx.session):
                     done = await tariff_change.cancel_scheduled(
                         ctx.session, ctx.customer_id, ctx.now, customer_actor()
                     )
@@ -303,7 +315,7 @@ class ChangeTariffFlow(Flow):
     async def _confirm(self, ctx: TurnContext, state: FlowState) -> list[Outbound]:
         assert ctx.customer_id is not None
         try:
-            async with ctx.session.begin_nested():
+            async with savepoint(ctx.session):
                 result = await tariff_change.confirm(
                     ctx.session, ctx.settings, ctx.customer_id, state.slots["tariff_id"],
                     ctx.today, ctx.now, customer_actor(), state.slots["effective"],

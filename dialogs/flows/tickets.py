@@ -17,12 +17,12 @@ from backend.models import (
     TicketStatus,
 )
 from backend.support import service as support
+from backend.support.errors import TicketNotFound
 from backend.support.schemas import CustomerTicketFilter
-from backend.support.service import TicketNotFound
 from backend.validation import MAX_ID
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, menu_row, nav_row, say
-from dialogs.flows.no_internet import customer_actor, reply_time, ticket_reply_rows
+from dialogs.flows.base import Flow, customer_actor, menu_row, nav_row, say
+from dialogs.flows.no_internet import reply_time, ticket_reply_rows
 from dialogs.state import FlowState
 from dialogs.types import Outbound
 

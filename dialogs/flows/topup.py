@@ -13,13 +13,13 @@ from typing import ClassVar
 
 from backend.audit.service import Actor
 from backend.billing import service as billing
+from backend.db import savepoint
 from backend.errors import AppError, RateLimited
-from backend.models import Role
 from backend.payments import service as payments
 from backend.payments.providers import telegram as telegram_payments
 from backend.payments.schemas import PaymentIn
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, nav_row, say
+from dialogs.flows.base import Flow, customer_actor, nav_row, say
 from dialogs.state import FlowState
 from dialogs.types import Button, Outbound, PaymentRequest
 
@@ -118,12 +118,9 @@ class TopUpFlow(Flow):
                 state.goto(TYPE_AMOUNT)
             return [say(text, nav_row(ctx))]
         assert ctx.customer_id is not None
-        actor = Actor(user_id=None, role=Role.customer)
         try:
-            # a savepoint: a provider failure must not leave a half-made payment behind while
-            # the turn's transcript still commits
-            async with ctx.session.begin_nested():
-                request = await self._create(ctx, amount, actor)
+            async with savepoint(ctx.session):
+                request = await self._create(ctx, amount, customer_actor())
         except RateLimited:
             state.finish()
             return [say(ctx.t("dialogs-topup-rate-limited"))]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from backend.state import Resources
 from dialogs.engine import Engine
@@ -51,6 +52,42 @@ class KeywordParser:
 @pytest.fixture
 def engine(resources: Resources) -> Engine:
     return Engine(resources, KeywordParser())
+
+
+# A write of `conversations.flow` that does not raise the revision would let a stale copy of
+# the flow state win the next read (dialogs/state.py); the database refuses it here.
+_REVISION_GUARD = (
+    """CREATE OR REPLACE FUNCTION test_flow_revision_guard() RETURNS trigger AS $$
+    BEGIN
+        IF NEW.flow IS DISTINCT FROM OLD.flow
+           AND coalesce((NEW.flow->>'rev')::int, -1) <= coalesce((OLD.flow->>'rev')::int, -1)
+        THEN
+            RAISE EXCEPTION 'flow state of conversation % written without a new revision (% -> %)',
+                OLD.id, OLD.flow->>'rev', NEW.flow->>'rev';
+        END IF;
+        RETURN NEW;
+    END $$ LANGUAGE plpgsql""",
+    "DROP TRIGGER IF EXISTS test_flow_revision_guard ON conversations",
+    """CREATE TRIGGER test_flow_revision_guard BEFORE UPDATE ON conversations
+    FOR EACH ROW EXECUTE FUNCTION test_flow_revision_guard()""",
+)
+
+
+@pytest.fixture(autouse=True)
+async def _flow_revisions_only_go_up(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Every test of this folder that writes a flow state fails if the write skips
+    `dialogs.state.revise()`: the engine turns, the hand-over, the cuts, whatever comes next.
+    (A turn that fails this way answers `dialogs-error` and stores nothing.)"""
+    if "resources" not in request.fixturenames:
+        yield
+        return
+    resources: Resources = request.getfixturevalue("resources")
+    async with resources.engine.begin() as conn:
+        for statement in _REVISION_GUARD:
+            await conn.execute(text(statement))
+    yield
+    async with resources.engine.begin() as conn:
+        await conn.execute(text(_REVISION_GUARD[1]))
 
 
 class Chat:
