@@ -1,5 +1,5 @@
-"""The Telegram inbox's processing (reliability.md, "Nothing lost", rule 1): store, claim under
-the chat's lock, feed the dispatcher, write the outcome.
+"""The Telegram inbox's processing (docs/reliability.md, "Nothing is lost", rule 1): store,
+claim under the chat's lock, feed the dispatcher, write the outcome.
 
 Every update is stored (unique per bot and update_id, bot/inbox_repository.py) before it is
 acknowledged - before the webhook answers 200, before polling advances its offset - and only

@@ -1,5 +1,5 @@
-"""The Telegram inbox table, `telegram_updates`: its SQL and nothing else (reliability.md,
-"Nothing lost", rule 1). The processing that drives it is bot/inbox.py.
+"""The Telegram inbox table, `telegram_updates`: its SQL and nothing else (docs/reliability.md,
+"Nothing is lost", rule 1). The processing that drives it is bot/inbox.py.
 
 Which statements run under a chat's lock (bot/chat_locks.py):
 - `claim_pending` and the `mark_*` outcomes run while the caller holds the chat's lock: the

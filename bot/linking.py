@@ -1,6 +1,6 @@
-"""Linking the chat's Telegram account to a customer (architecture.md, "Identity across
-channels"; isp-product.md flow 1). Included in the Dispatcher before the general handlers:
-whatever these handlers do not take (`SkipHandler`) goes on to the engine.
+"""Linking the chat's Telegram account to a customer (docs/architecture.md, "Identity across
+channels"; docs/isp-rules.md, flow 1). Included in the Dispatcher before the general
+handlers: whatever these handlers do not take (`SkipHandler`) goes on to the engine.
 
 - `/start <token>`: a one-time token issued by `POST /me/telegram/link` links at once.
 - `/start` from an unlinked user: how to link, with a "share my number" reply keyboard.

@@ -46,7 +46,7 @@ CONFIDENCE_THRESHOLD = 0.5
 MISSES_BEFORE_AGENT = 2
 WAITING_NOTICE_SECONDS = 5 * 60
 WAITING_NOTICE_KEY = "dialogs:waiting-notice:{}"
-# Telegram commands (not user-facing text): /start and /menu show the menu, as isp-product.md says.
+# Telegram commands (not user-facing text): /start and /menu show the menu (docs/isp-rules.md).
 # Every command of bot/commands.py's menu is here (a test checks it).
 COMMANDS = {"/start": ("nav", "menu"), "/menu": ("nav", "menu"), "/help": ("nav", "menu"),
             "/cancel": ("nav", "cancel"), "/pay": ("top_up", "start"),

@@ -1,4 +1,4 @@
-"""Conversation states and the hand-over between the bot and the agents (architecture.md,
+"""Conversation states and the hand-over between the bot and the agents (docs/architecture.md,
 "Conversation states"):
 
     bot -> waiting_agent (queued, agents alerted) -> agent (one agent; the bot is silent)
@@ -39,7 +39,7 @@ AGENT_REPLY = "conversation.agent_reply"
 CUSTOMER_MESSAGE = "conversation.customer_message"
 # Redis pub/sub channel of one conversation, for the agent console's live view.
 EVENTS_CHANNEL = "conv:{}"
-# The wait the customer is told (isp-product.md sla.first_reply_chat); a setting later.
+# The wait the customer is told when CHAT_FIRST_REPLY_MINUTES is not set (docs/isp-rules.md).
 DEFAULT_FIRST_REPLY_MINUTES = 15
 
 

@@ -22,7 +22,8 @@ PAYLOAD_VERSION = "v1"
 @dataclass(frozen=True, slots=True)
 class Contact:
     """A shared phone contact (Telegram). `user_id` is the contact's own Telegram id: linking
-    trusts the phone only when it equals the sender (architecture.md, Identity)."""
+    trusts the phone only when it equals the sender (docs/architecture.md, "Identity across
+    channels")."""
 
     phone: str
     user_id: str | None = None

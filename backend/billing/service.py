@@ -33,7 +33,7 @@ from backend.models import BillingPeriod, Invoice, InvoiceStatus, Role, Tariff
 
 def days_left(balance: int, price: int, period: BillingPeriod, today: date) -> int | None:
     """Whole days the balance pays for. A monthly fee is charged in daily shares of
-    price / days-in-this-month (isp-product.md `charging.mode`), so
+    price / days-in-this-month (docs/isp-rules.md, `CHARGING_MODE`), so
     days = balance / (price / days_in_month) = balance * days_in_month // price."""
     if price <= 0:
         return None  # a free tariff never runs out

@@ -67,7 +67,7 @@ log = get_logger("payments")
 M = TypeVar("M", bound=BaseModel)
 
 
-# Payment creations per customer per hour (reliability.md: rate limits on payment creation).
+# Payment creations per customer per hour (docs/reliability.md, "Rate limits count first").
 CREATE_LIMIT_PER_HOUR = 20
 
 # Reasons validate_pre_checkout gives; the bot shows the text of `error-<code>` (kebab-case).

@@ -1,5 +1,5 @@
 """Identification: a flow that needs a customer, in a conversation that has none, hands over
-here. How a chat gets linked depends on the channel (architecture.md, "Identity across
+here. How a chat gets linked depends on the channel (docs/architecture.md, "Identity across
 channels"); the channel adapters implement the linking itself and then pass `customer_id` in
 `Inbound`. Until then this step explains how to link; once the conversation has a customer,
 the engine starts the flow that asked (slot `then`)."""

@@ -1,4 +1,4 @@
-"""Greeting and the main menu (isp-product.md, "The Telegram main menu"): a header card with the
+"""Greeting and the main menu (docs/isp-rules.md, "The Telegram main menu"): a header card with the
 customer's name, contract, status, balance and "enough until", then one button per flow that
 is registered and belongs on the menu."""
 
@@ -16,7 +16,7 @@ from dialogs.flows.base import Flow, Registry, say
 from dialogs.state import FlowState
 from dialogs.types import Button, Outbound, Text, payload
 
-# The menu's layout: flow names two per row, in isp-product.md's order. A flow that is not
+# The menu's layout: flow names two per row, in the order of docs/isp-rules.md. A flow that is not
 # registered (not built yet) simply leaves its place out.
 MENU_LAYOUT: tuple[str, ...] = (
     "top_up",

@@ -1,4 +1,4 @@
-""" "Internet doesn't work" (isp-product.md flow 4) and "the internet is slow".
+""" "Internet doesn't work" (docs/isp-rules.md, flow 4) and "the internet is slow".
 
 No internet checks the causes the bot can see, in order: a block for debt or a negative balance
 (offer a top-up and a promised payment), a freeze (offer to unfreeze), a known outage at the

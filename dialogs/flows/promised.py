@@ -1,4 +1,4 @@
-"""Promised payment (isp-product.md flow 3): the terms ("Доступ на 3 дня: ...") with [Подключить]
+"""Promised payment (docs/isp-rules.md): the terms ("Доступ на 3 дня: ...") with [Подключить]
 [Отмена]; a refusal gives the exact reason and its next step (pay N first -> a top-up button for
 that amount); the confirmation takes it and says when the internet is back."""
 

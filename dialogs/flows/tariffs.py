@@ -1,5 +1,5 @@
 """Tariffs: the list (speeds and prices, the current one marked, a button per tariff to change to
-it) and the tariff change (isp-product.md flow 5): choose a target -> the quote ("from 01.12 or
+it) and the tariff change (docs/isp-rules.md, flow 5): choose a target -> the quote ("from 01.12 or
 now, paying N for K days") -> confirm -> changed or scheduled. Refusals come with their reason
 and next step; a scheduled change can be cancelled (after a confirmation too)."""
 
@@ -43,7 +43,7 @@ NEXT: Final = "next_period"
 
 
 def short_day(ctx: TurnContext, value: date) -> str:
-    """ "01.12" / "12/01": the compact date of isp-product.md's messages."""
+    """ "01.12" / "12/01": the compact date of the bot's messages."""
     return format_skeleton("ddMM", value, locale=ctx.locale)
 
 

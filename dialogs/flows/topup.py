@@ -1,9 +1,9 @@
-"""Top-up (isp-product.md flow 2): the amount from the message, or asked with presets (the
+"""Top-up (docs/isp-rules.md, flow 2): the amount from the message, or asked with presets (the
 debt, one month, three months, another amount), ending in a PaymentRequest: a Telegram invoice
 in the bot when Telegram payments are configured, otherwise a payment link.
 
 Creating a payment changes nothing on the account (money moves only when the provider confirms
-it), so the preset tap itself is the confirmation, as in isp-product.md; the provider's page or
+it), so the preset tap itself is the confirmation, as in docs/isp-rules.md; the provider's page or
 Telegram's payment form is where the customer confirms the charge."""
 
 from __future__ import annotations
