@@ -12,9 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
-from backend.auth import passwords, repository, totp
+from backend.auth import passwords, repository, sign_ins, totp
 from backend.auth.errors import (
-    AlreadyRegistered,
     EnrolmentLinkRequired,
     InvalidResetCode,
     RecoveryChannelUnavailable,
@@ -104,18 +103,9 @@ async def register(session: AsyncSession, res: Resources, data: RegisterIn) -> U
     ip = current_request().ip or "unknown"
     await res.limiter.hit("register-ip", ip, 20, 3600)
     email = normalize_email(str(data.email))
-    passwords.check_password_strength(res.settings, data.password, email.split("@")[0], data.phone)
-    if await repository.user_exists(session, email, data.phone):
-        raise AlreadyRegistered()
-    user = User(
-        email=email,
-        phone=data.phone,
-        password_hash=await passwords.hash_password(data.password),
-        role=Role.customer,
-        password_changed_at=utcnow(),
+    user = await sign_ins.create_customer_sign_in(
+        session, res.settings, email=email, phone=data.phone, password=data.password
     )
-    session.add(user)
-    await session.flush()
     await customers.create_customer(
         session,
         full_name=data.full_name,

@@ -8,9 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.audit.service import Actor
-from backend.auth import passwords
-from backend.auth import repository as auth_repository
-from backend.auth.errors import AlreadyRegistered
+from backend.auth import sign_ins
 from backend.billing import service as billing
 from backend.clock import business_today, utcnow
 from backend.config import Settings
@@ -31,7 +29,7 @@ from backend.customers.schemas import (
     StaffCustomerUpdateIn,
 )
 from backend.errors import Conflict, ValidationFailed
-from backend.models import Account, ChannelIdentity, Customer, Role, User
+from backend.models import Account, ChannelIdentity, Customer, Role
 from backend.models.customer import default_notification_preferences
 from backend.state import Resources
 from backend.validation import normalize_email, normalize_phone
@@ -287,20 +285,9 @@ async def create_by_staff(
     if data.password is not None:
         if email is None and data.phone is None:
             raise ValidationFailed("a sign-in needs an email or a phone")
-        passwords.check_password_strength(
-            res.settings, data.password, email.split("@")[0] if email else None, data.phone
+        user = await sign_ins.create_customer_sign_in(
+            session, res.settings, email=email, phone=data.phone, password=data.password
         )
-        if await auth_repository.user_exists(session, email, data.phone):
-            raise AlreadyRegistered()
-        user = User(
-            email=email,
-            phone=data.phone,
-            password_hash=await passwords.hash_password(data.password),
-            role=Role.customer,
-            password_changed_at=utcnow(),
-        )
-        session.add(user)
-        await session.flush()
         user_id = user.id
         await audit.record(session, "user.create", actor, "user", user.id, role=Role.customer.value)
     address = data.address.changes() if data.address else {}
