@@ -39,8 +39,6 @@ AGENT_REPLY = "conversation.agent_reply"
 CUSTOMER_MESSAGE = "conversation.customer_message"
 # Redis pub/sub channel of one conversation, for the agent console's live view.
 EVENTS_CHANNEL = "conv:{}"
-# The wait the customer is told when CHAT_FIRST_REPLY_MINUTES is not set (docs/isp-rules.md).
-DEFAULT_FIRST_REPLY_MINUTES = 15
 
 
 class ConversationNotFound(NotFound):
@@ -98,7 +96,7 @@ VIEWED = "conversation.viewed"
 
 
 def first_reply_minutes(settings: Settings) -> int:
-    return int(getattr(settings, "chat_first_reply_minutes", DEFAULT_FIRST_REPLY_MINUTES))
+    return settings.chat_first_reply_minutes
 
 
 def _t(conv: ConversationRow, key: str, settings: Settings, **args: Any) -> str:

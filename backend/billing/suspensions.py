@@ -43,8 +43,6 @@ from backend.models import (
 
 REFERENCE_KIND = "freeze"
 ENDING_NOTICE_DAYS = 3
-# How far ahead a pause may be booked (a setting when the provider asks for one).
-DEFAULT_MAX_START_AHEAD_DAYS = 90
 _ACTIVE = (SuspensionStatus.active,)
 _SCHEDULED = (SuspensionStatus.scheduled,)
 _OPEN = (SuspensionStatus.scheduled, SuspensionStatus.active)
@@ -67,7 +65,7 @@ async def _build_quote(
         raise FreezeInvalidDates()
     if start_on < today:
         raise FreezeInPast()
-    ahead = int(getattr(settings, "freeze_max_start_ahead_days", DEFAULT_MAX_START_AHEAD_DAYS))
+    ahead = settings.freeze_max_start_ahead_days
     if start_on > today + timedelta(days=ahead):
         raise FreezeStartTooFar(
             f"a pause can be booked at most {ahead} days ahead",

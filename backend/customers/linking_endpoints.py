@@ -38,7 +38,7 @@ async def create_telegram_link(
     customer_id = _own_id(principal)
     await resources.limiter.hit("tg-link", str(customer_id), LINKS_PER_WINDOW, LINK_WINDOW_S)
     token = await linking.issue_link_token(resources.redis, customer_id)
-    username = getattr(resources.settings, "telegram_bot_username", None)
+    username = resources.settings.telegram_bot_username
     url = f"https://t.me/{str(username).lstrip('@')}?start={token}" if username else None
     return TelegramLinkOut(
         url=url, token=token, start_parameter=token, expires_in=linking.LINK_TOKEN_TTL

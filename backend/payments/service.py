@@ -67,9 +67,6 @@ log = get_logger("payments")
 M = TypeVar("M", bound=BaseModel)
 
 
-# Payment creations per customer per hour (docs/reliability.md, "Rate limits count first").
-CREATE_LIMIT_PER_HOUR = 20
-
 # Reasons validate_pre_checkout gives; the bot shows the text of `error-<code>` (kebab-case).
 PreCheckoutError = Literal[
     "payment_not_found",
@@ -214,7 +211,7 @@ async def create_payment(
     actor: Actor,
 ) -> Payment:
     """A pending top-up registered with the provider; `confirmation_url` is where to pay."""
-    limit = int(getattr(settings, "payment_create_per_hour", CREATE_LIMIT_PER_HOUR))
+    limit = settings.payment_create_per_hour  # docs/reliability.md, "Rate limits count first"
     await limiter.hit("payment-create", str(customer_id), limit, 3600)
     name = data.provider or settings.payment_provider
     if name not in providers.KNOWN:
