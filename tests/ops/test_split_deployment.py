@@ -38,9 +38,10 @@ ONE_SHOT = {name for name in OURS if SERVICES[name].get("restart") == "no"}
 LONG_RUNNING = sorted(set(OURS) - ONE_SHOT)
 
 
-def _database_url() -> str:
+def _database_url(suffix: str = "split") -> str:
+    """A scratch database beside the test database, on the same server."""
     url = make_url(TEST_DATABASE_URL)
-    return url.set(database=f"{url.database}_split").render_as_string(hide_password=False)
+    return url.set(database=f"{url.database}_{suffix}").render_as_string(hide_password=False)
 
 
 async def _admin(url: str) -> asyncpg.Connection:
