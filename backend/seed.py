@@ -38,9 +38,11 @@ DEMO_CUSTOMER_PASSWORD = "demo-password"  # noqa: S105 - printed in the README, 
 DEMO_AGENT_EMAIL = "agent@example.com"
 DEMO_AGENT_PASSWORD = "agent-password"  # noqa: S105
 DEMO_AGENT_TOTP = "AGENTTOTPDEMOSECRETAGENTTOTPDEMO"
+DEMO_AGENT_NAME = "Анна"  # shown to customers when the agent joins their chat
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_ADMIN_PASSWORD = "admin-password"  # noqa: S105
 DEMO_ADMIN_TOTP = "ADMINTOTPDEMOSECRETADMINTOTPDEMO"
+DEMO_ADMIN_NAME = "Admin"
 
 
 @dataclass(frozen=True)
@@ -182,9 +184,9 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> bool:
             priority=TicketPriority.medium,
         )
     )
-    for email, password, secret, role in (
-        (DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_AGENT_TOTP, Role.agent),
-        (DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_ADMIN_TOTP, Role.admin),
+    for email, password, secret, role, name in (
+        (DEMO_AGENT_EMAIL, DEMO_AGENT_PASSWORD, DEMO_AGENT_TOTP, Role.agent, DEMO_AGENT_NAME),
+        (DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, DEMO_ADMIN_TOTP, Role.admin, DEMO_ADMIN_NAME),
     ):
         if await session.scalar(select(User.id).where(User.email == email)):
             continue
@@ -193,6 +195,7 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> bool:
                 email=email,
                 password_hash=await passwords.hash_password(password),
                 role=role,
+                display_name=name,
                 totp_secret_encrypted=totp.encrypt_secret(settings, secret),
                 totp_enabled=True,
                 password_changed_at=utcnow(),

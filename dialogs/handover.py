@@ -228,6 +228,12 @@ async def open_for(
     return conv
 
 
+async def _display_name(session: AsyncSession, user_id: int) -> str | None:
+    """The name an admin gave the agent for customers to see (backend/auth/admin.py), if any."""
+    user = await auth_repository.user_by_id(session, user_id)
+    return user.display_name if user is not None else None
+
+
 async def claim(
     session: AsyncSession, settings: Settings, conversation_id: int, actor: Actor
 ) -> ConversationRow:
@@ -241,7 +247,13 @@ async def claim(
         raise NotWaiting()
     conv = await _require(session, conversation_id)
     await audit.record(session, "conversation.claimed", actor, "conversation", conv.id)
-    notice = HandoverNotice(state="agent", text=_t(conv, "dialogs-handover-agent-joined", settings))
+    name = await _display_name(session, actor.user_id)
+    text = (
+        _t(conv, "dialogs-handover-agent-joined-named", settings, name=name)
+        if name
+        else _t(conv, "dialogs-handover-agent-joined", settings)
+    )
+    notice = HandoverNotice(state="agent", text=text)
     await _deliver(session, conv, notice, MessageSender.system, actor)
     return conv
 

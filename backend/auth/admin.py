@@ -1,4 +1,5 @@
-"""Account administration by admins: deactivation, reactivation and staff 2FA enrolment links.
+"""Account administration by admins: deactivation, reactivation, staff 2FA enrolment links and
+staff display names.
 
 Deactivation takes effect at once in every process: the sessions are revoked and the user is
 blocked in the revocation list (Redis, mirrored in each process's memory), which every request
@@ -14,7 +15,12 @@ from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.auth import admin_repository, repository
 from backend.auth.admin_schemas import EnrolmentLinkOut
-from backend.auth.errors import CannotDeactivateSelf, EnrolmentNotApplicable, LastActiveAdmin
+from backend.auth.errors import (
+    CannotDeactivateSelf,
+    DisplayNameNotApplicable,
+    EnrolmentNotApplicable,
+    LastActiveAdmin,
+)
 from backend.auth.tokens import Principal, hash_opaque, new_opaque_token
 from backend.clock import utcnow
 from backend.customers import linking
@@ -131,3 +137,26 @@ async def issue_enrolment_link(
         expires_at=link.expires_at.isoformat(),
     )
     return EnrolmentLinkOut(user_id=user.id, token=token, expires_at=link.expires_at)
+
+
+async def set_display_name(
+    session: AsyncSession, admin: Principal, user_id: int, display_name: str | None
+) -> User:
+    """The name customers see when this agent or admin joins their conversation; None removes
+    it. Customers have none: their name is the customer record's."""
+    user = await _user(session, user_id)
+    if user.role not in STAFF_ROLES:
+        raise DisplayNameNotApplicable()
+    if user.display_name != display_name:
+        before, user.display_name = user.display_name, display_name
+        await audit.record(
+            session,
+            "user.display_name_set",
+            _actor(admin),
+            "user",
+            user.id,
+            before=before,
+            after=display_name,
+        )
+        await session.flush()
+    return user

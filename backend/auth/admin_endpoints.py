@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, status
 from backend.auth import admin, enrolment
 from backend.auth.admin_schemas import (
     AdminUserOut,
+    AdminUserPatchIn,
     EnrolmentLinkOut,
     StaffEnrolConfirmIn,
     StaffEnrolStartIn,
@@ -20,6 +21,16 @@ router = APIRouter(prefix="/admin/users", tags=["admin"])
 enrolment_router = APIRouter(prefix="/auth/2fa/enrolment", tags=["auth"])
 
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+
+
+@router.patch("/{user_id}")
+async def update_user(
+    user_id: UserId, data: AdminUserPatchIn, principal: CurrentAdmin, session: SessionDep
+) -> AdminUserOut:
+    """Set an agent's or admin's `display_name`, shown to customers when they join a
+    conversation (409 `display_name_not_applicable` for customers). Audited."""
+    user = await admin.set_display_name(session, principal, user_id, data.display_name)
+    return AdminUserOut.model_validate(user)
 
 
 @router.post("/{user_id}/deactivate")

@@ -38,9 +38,10 @@ async def register(data: RegisterIn, session: SessionDep, res: ResourcesDep) -> 
 
 @router.post("/login")
 async def login(data: LoginIn, session: SessionDep, res: ResourcesDep) -> LoginOut:
-    """Sign in by email or phone. With 2FA enabled the answer holds `mfa_token` for
-    `/auth/2fa/verify` instead of tokens. After repeated failures the account (whichever login
-    names it) answers 429 with a `Retry-After` that doubles per failure, at most 15 minutes."""
+    """Sign in by email, phone or (customers) contract number in any letter case. With 2FA
+    enabled the answer holds `mfa_token` for `/auth/2fa/verify` instead of tokens. After
+    repeated failures the account (whichever login names it) answers 429 with a `Retry-After`
+    that doubles per failure, at most 15 minutes."""
     return await service.login(session, res, data.login, data.password)
 
 
@@ -106,6 +107,7 @@ async def me(principal: CurrentUser, session: SessionDep) -> MeOut:
         customer_id=principal.customer_id,
         totp_enabled=user.totp_enabled,
         mfa_satisfied=principal.has_mfa,
+        display_name=user.display_name,
     )
 
 

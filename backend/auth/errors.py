@@ -48,6 +48,11 @@ class EnrolmentNotApplicable(AuthError, Conflict):
     )
 
 
+class DisplayNameNotApplicable(AuthError, Conflict):
+    code = "display_name_not_applicable"
+    detail = "display names are for agents and admins"
+
+
 class AlreadyRegistered(AuthError, Conflict):
     code = "already_registered"
     detail = "an account with this email or phone already exists"

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Customer, PasswordResetCode, RecoveryCode, RefreshToken, User
@@ -18,6 +18,20 @@ async def user_by_email(session: AsyncSession, email: str) -> User | None:
 
 async def user_by_phone(session: AsyncSession, phone: str) -> User | None:
     return await session.scalar(select(User).where(User.phone == phone))
+
+
+async def user_by_contract_number(session: AsyncSession, number: str) -> User | None:
+    """The sign-in of the customer with this contract number, in any letter case (the database
+    lowers both sides, so both follow one rule). Numbers that differ only in case name no one: a
+    login must name a single account."""
+    rows = await session.scalars(
+        select(User)
+        .join(Customer, Customer.user_id == User.id)
+        .where(func.lower(Customer.contract_number) == func.lower(number))
+        .limit(2)
+    )
+    found = rows.all()
+    return found[0] if len(found) == 1 else None
 
 
 async def user_exists(session: AsyncSession, email: str | None, phone: str | None) -> bool:

@@ -30,7 +30,11 @@ class RegisterIn(Strict):
 
 
 class LoginIn(Strict):
-    login: str = Field(min_length=3, max_length=254, description="email or phone")
+    login: str = Field(
+        min_length=3,
+        max_length=254,
+        description="email, phone or (customers) contract number, in any letter case",
+    )
     password: Password
 
 
@@ -115,6 +119,9 @@ class MeOut(BaseModel):
     customer_id: int | None
     totp_enabled: bool
     mfa_satisfied: bool
+    display_name: str | None = Field(
+        description="staff: the name customers see when you join their conversation"
+    )
 
 
 class Accepted(BaseModel):

@@ -57,7 +57,13 @@ def _actor(user: User) -> Actor:
     return Actor(user_id=user.id, role=user.role)
 
 
+# Contract numbers are at most this long (customers.contract_number); a longer login is none.
+CONTRACT_NUMBER_MAX = 32
+
+
 def _login_key(login: str) -> str:
+    """The login, normalised: an e-mail, an E.164 phone, or else (a contract number, say) the
+    trimmed text in lower case."""
     if looks_like_email(login):
         return normalize_email(login)
     try:
@@ -67,17 +73,23 @@ def _login_key(login: str) -> str:
 
 
 async def find_user_by_login(session: AsyncSession, login: str) -> User | None:
+    """The account a login names: by e-mail, by phone, or else a customer's by contract number
+    (staff have no contract). An unknown one is None, and costs the caller the same from here:
+    `passwords.verify_password` checks a dummy hash then."""
     key = _login_key(login)
     if looks_like_email(key):
         return await repository.user_by_email(session, key)
     if key.startswith("+"):
         return await repository.user_by_phone(session, key)
-    return None
+    if not key or len(key) > CONTRACT_NUMBER_MAX:
+        return None
+    return await repository.user_by_contract_number(session, key)
 
 
 def _account_subject(user: User | None, login: str) -> str:
-    """What per-account limits count: the user, whichever login (email or phone) names it.
-    An unknown login counts by its normalized text, so it behaves like an existing account."""
+    """What per-account limits count: the user, whichever login (email, phone or contract
+    number) names it. An unknown login counts by its normalized text, so it behaves like an
+    existing account."""
     return f"user:{user.id}" if user is not None else f"login:{_login_key(login)}"
 
 

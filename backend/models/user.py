@@ -17,6 +17,9 @@ class User(IdMixin, TimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(str_enum(Role, "user_role"), default=Role.customer)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Staff only: the name customers see when this agent joins their conversation (set by an
+    # admin; without it they see a generic "an operator").
+    display_name: Mapped[str | None] = mapped_column(String(64))
     # TOTP secret, Fernet-encrypted with a key derived from SECRET_KEY (backend.auth.totp).
     totp_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -98,6 +98,7 @@ dialogs-handover-waiting = I am passing the conversation to an operator. We will
     }.
 dialogs-handover-still-waiting = An operator will answer soon and will see your message.
 dialogs-handover-agent-joined = An operator has joined the conversation.
+dialogs-handover-agent-joined-named = Operator { $name } has joined the conversation.
 dialogs-handover-transferred = Another operator has taken over the conversation and sees everything so far.
 dialogs-handover-released = The operator has finished. I am back — how can I help?
 dialogs-handover-closed = The conversation is closed. Write any time if you need anything else.
@@ -116,3 +117,4 @@ dialogs-stale-button = This button is out of date.
 dialogs-cancelled = Cancelled. Anything else?
 dialogs-nothing-to-cancel = There is nothing to cancel.
 dialogs-error = Something went wrong. Please try again or talk to an operator.
+

@@ -18,6 +18,7 @@ error-invalid-otp = Wrong confirmation code.
 error-enrolment-link-required = Two-factor sign-in has to be set up first. Ask an administrator for an enrolment link.
 error-invalid-enrolment-link = The enrolment link is wrong, expired or already used. Ask an administrator for a new one.
 error-enrolment-not-applicable = An enrolment link cannot be issued for this account.
+error-display-name-not-applicable = Only agents and administrators have a display name.
 error-cannot-deactivate-self = You cannot deactivate your own account.
 error-last-active-admin = This is the last active administrator and cannot be deactivated.
 error-invalid-reset-code = The recovery code is wrong or has expired.

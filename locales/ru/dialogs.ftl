@@ -99,6 +99,7 @@ dialogs-handover-waiting = Передаю разговор оператору. �
     }.
 dialogs-handover-still-waiting = Оператор скоро ответит — ваше сообщение он увидит.
 dialogs-handover-agent-joined = Оператор подключился к разговору.
+dialogs-handover-agent-joined-named = К разговору подключился оператор { $name }.
 dialogs-handover-transferred = Разговор передан другому оператору — он видит всю переписку.
 dialogs-handover-released = Оператор завершил разговор. Я снова на связи — чем помочь?
 dialogs-handover-closed = Разговор завершён. Если что-то ещё — просто напишите.
@@ -117,3 +118,4 @@ dialogs-stale-button = Эта кнопка устарела.
 dialogs-cancelled = Отменено. Что-нибудь ещё?
 dialogs-nothing-to-cancel = Отменять нечего.
 dialogs-error = Что-то пошло не так. Попробуйте ещё раз или напишите оператору.
+
