@@ -19,6 +19,7 @@ from backend.payments.endpoints import router as payments_router
 from backend.support.endpoints import router as support_router
 from backend.webchat.agent_endpoints import router as agent_router
 from backend.webchat.nlu_endpoints import router as nlu_router
+from backend.webchat.session_endpoints import router as webchat_session_router
 
 API_PREFIX = "/api/v1"
 
@@ -40,4 +41,5 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     payments_router,
     nlu_router,
     agent_router,
+    webchat_session_router,
 )

@@ -22,6 +22,7 @@ from backend.logging import get_logger
 from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
 from backend.payments.endpoints import pages_router
 from backend.state import Resources
+from backend.webchat.chat_socket import router as webchat_socket_router
 from backend.webchat.rasa_endpoints import router as rasa_router
 from bot import inbox as telegram_inbox
 from bot.webhook import get_router as telegram_router
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(rasa_router)  # the action-server protocol at /rasa/*, not under /api/v1
     app.include_router(telegram_router())  # /telegram/webhook (TELEGRAM_MODE=webhook)
     app.include_router(pages_router)
+    app.include_router(webchat_socket_router)  # the widget's socket /ws/chat, not under /api/v1
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -176,6 +176,18 @@ class Settings(BaseSettings):
     # --- conversations ----------------------------------------------------------------------
     chat_first_reply_minutes: int = Field(default=15, ge=1)  # promised to customers waiting
 
+    # --- the web chat widget (docs/webchat-protocol.md) -----------------------------------
+    # Browser origins whose pages may open /ws/chat. Empty: none in production (fail closed);
+    # elsewhere the app's own origin (PUBLIC_URL), so the demo page works out of the box.
+    widget_origins: list[str] = Field(default_factory=list)
+    webchat_session_seconds: int = Field(default=600, ge=30, le=3600)  # a session token's life
+    webchat_auth_timeout_seconds: float = Field(default=5.0, gt=0, le=30)  # the auth frame
+    webchat_idle_seconds: int = Field(default=75, ge=5)  # no frame (not even a ping): closed
+    webchat_max_frame_bytes: int = Field(default=8192, ge=1024, le=1_048_576)
+    webchat_messages_per_minute: int = Field(default=30, ge=1)  # per connection
+    webchat_sessions_per_ip_minute: int = Field(default=30, ge=1)
+    webchat_connections_per_ip: int = Field(default=20, ge=1)  # open at once
+
     # Bearer token for /metrics; empty: /metrics is open (development only, docs/operations.md).
     metrics_token: SecretStr | None = None
 
@@ -193,6 +205,13 @@ class Settings(BaseSettings):
     @property
     def embedded_redis(self) -> bool:
         return not self.redis_url
+
+    @property
+    def widget_allowed_origins(self) -> frozenset[str]:
+        """WIDGET_ORIGINS, or outside production when it is empty, the app's own origin."""
+        if self.widget_origins or self.app_env == "production":
+            return frozenset(o.rstrip("/") for o in self.widget_origins)
+        return frozenset({self.public_url.rstrip("/")})
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -118,3 +118,7 @@ dialogs-cancelled = Cancelled. Anything else?
 dialogs-nothing-to-cancel = There is nothing to cancel.
 dialogs-error = Something went wrong. Please try again or talk to an operator.
 
+## The web chat socket's error frames (backend/webchat/chat_socket.py)
+dialogs-webchat-bad-frame = The message could not be read. Please try again.
+dialogs-webchat-frame-too-large = The message is too long to send.
+dialogs-webchat-rate-limited = You are sending messages too fast. Please wait a moment.

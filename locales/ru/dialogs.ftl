@@ -119,3 +119,7 @@ dialogs-cancelled = Отменено. Что-нибудь ещё?
 dialogs-nothing-to-cancel = Отменять нечего.
 dialogs-error = Что-то пошло не так. Попробуйте ещё раз или напишите оператору.
 
+## The web chat socket's error frames (backend/webchat/chat_socket.py)
+dialogs-webchat-bad-frame = Не удалось прочитать сообщение. Попробуйте ещё раз.
+dialogs-webchat-frame-too-large = Сообщение слишком длинное, его не отправить.
+dialogs-webchat-rate-limited = Вы отправляете сообщения слишком часто. Подождите немного.

@@ -66,7 +66,7 @@ async def serve(make: Callable[[str], FastAPI]) -> AsyncIterator[tuple[FastAPI, 
     config = uvicorn.Config(
         app,
         lifespan="on",
-        ws="none",
+        ws="websockets-sansio",  # the app serves /ws/chat too (tests/backend/webchat)
         log_level="warning",
         log_config=None,
         access_log=False,

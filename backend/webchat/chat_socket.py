@@ -1,0 +1,282 @@
+"""`/ws/chat`: the widget's socket (docs/webchat-protocol.md).
+
+One connection: Origin checked against WIDGET_ORIGINS, then the first frame must be `auth`
+with a session token within WEBCHAT_AUTH_TIMEOUT_SECONDS; a slot among the address's open
+sockets; then frames until the widget leaves or falls silent. A message frame runs one turn of
+the dialog engine (channel webchat, the client's message id as the external id, so a re-sent
+frame is acked again and never runs twice) and is acked with its seq.
+
+What the widget receives is always "the transcript after the last seq sent": the replies of its
+own turns, an agent's replies and notices, and the messages of the visitor's other tabs. The
+socket catches up after each turn, on each event of the conversation's Redis channel (so a
+message written by another process arrives at once) and on each ping (the safety net when an
+event is missed)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
+
+from backend.context import current_request
+from backend.i18n import catalog
+from backend.logging import get_logger
+from backend.models import MessageDirection, MessageSender
+from backend.state import Resources
+from backend.webchat import history, protocol
+from backend.webchat import session as webchat_session
+from backend.webchat.limits import ConnectionSlot, MessageRate
+from backend.webchat.nlu_endpoints import nlu_holder
+from dialogs.engine import Engine
+from dialogs.handover import EVENTS_CHANNEL
+from dialogs.types import Inbound
+
+log = get_logger(__name__)
+router = APIRouter()
+
+# The catalog texts of the error frames, by code.
+ERROR_TEXTS = {
+    "bad_frame": "dialogs-webchat-bad-frame",
+    "frame_too_large": "dialogs-webchat-frame-too-large",
+    "rate_limited": "dialogs-webchat-rate-limited",
+}
+# Query parameters that would put a secret in the URL (and so in access logs): refused.
+_URL_SECRETS = ("session_token", "token", "visitor_token", "access_token")
+
+
+class _Closed(Exception):
+    """Close the socket with this code."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+async def engine_for(websocket: WebSocket, resources: Resources) -> Engine:
+    """The app's web chat engine over the process's NLU (a test may set its own on
+    app.state.webchat_engine); the NLU's tariff names are refreshed as the NLU API does."""
+    state = websocket.app.state
+    engine: Engine | None = getattr(state, "webchat_engine", None)
+    if engine is not None and engine.parser is not nlu_holder.service:
+        return engine  # set by its owner, over its own parser
+    service = await nlu_holder.get(resources)
+    if engine is None or engine.parser is not service:
+        engine = Engine(resources, service)
+        state.webchat_engine = engine
+    return engine
+
+
+class ChatConnection:
+    """One authenticated socket: its conversation, what it has sent, and its limits."""
+
+    def __init__(
+        self, websocket: WebSocket, resources: Resources, chat_id: str, locale: str | None
+    ) -> None:
+        self.ws = websocket
+        self.resources = resources
+        self.settings = resources.settings
+        self.chat_id = chat_id
+        self.locale = catalog().locale_for(locale or self.settings.default_locale)
+        self.requested_locale = locale
+        self.conversation_id: int | None = None
+        self.sent_seq = 0
+        self.rate = MessageRate(self.settings.webchat_messages_per_minute)
+        self.send_lock = asyncio.Lock()
+        self.listener: asyncio.Task[None] | None = None
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.ws.send_text(json.dumps(frame, ensure_ascii=False))
+
+    async def send_error(self, code: str, client_msg_id: str | None = None) -> None:
+        detail = catalog().text(ERROR_TEXTS[code], self.locale)
+        async with self.send_lock:
+            await self.send(protocol.error(code, detail, client_msg_id))
+
+    async def start(self) -> None:
+        async with self.resources.sessionmaker() as session:
+            found = await history.conversation_of(session, self.chat_id)
+        if found is not None:
+            self.conversation_id, self.sent_seq = found
+            self._listen()
+        async with self.send_lock:
+            await self.send(protocol.ready(self.conversation_id, self.sent_seq))
+
+    async def catch_up(self) -> None:
+        """Send every row after the last one sent, in order."""
+        if self.conversation_id is None:
+            return
+        async with self.send_lock:
+            while True:
+                async with self.resources.sessionmaker() as session:
+                    rows = await history.after(session, self.conversation_id, self.sent_seq)
+                for row in rows:
+                    frame = protocol.message(
+                        row.id,
+                        MessageDirection(row.direction),
+                        MessageSender(row.sender),
+                        row.external_id,
+                        row.text,
+                        dict(row.payload or {}),
+                    )
+                    if frame is not None:
+                        await self.send(frame)
+                    self.sent_seq = row.id
+                if len(rows) < history.PAGE:
+                    return
+
+    async def handle(self, raw: str) -> None:
+        if len(raw.encode()) > self.settings.webchat_max_frame_bytes:
+            await self.send_error("frame_too_large")
+            return
+        try:
+            frame = protocol.parse(raw)
+        except protocol.BadFrame as exc:
+            await self.send_error("bad_frame", exc.client_msg_id)
+            return
+        if isinstance(frame, protocol.PingFrame):
+            async with self.send_lock:
+                await self.send(protocol.pong())
+            await self.catch_up()
+        elif isinstance(frame, protocol.ResumeFrame):
+            async with self.send_lock:
+                self.sent_seq = frame.last_seq
+            await self.catch_up()
+        elif isinstance(frame, protocol.MessageFrame):
+            await self.message(frame)
+        else:  # a second auth frame
+            await self.send_error("bad_frame")
+
+    async def message(self, frame: protocol.MessageFrame) -> None:
+        if not self.rate.admit():
+            await self.send_error("rate_limited", frame.client_msg_id)
+            return
+        engine = await engine_for(self.ws, self.resources)
+        await engine.handle(
+            Inbound(
+                channel="webchat",
+                chat_id=self.chat_id,
+                external_id=frame.client_msg_id,
+                locale=self.requested_locale,
+                text=frame.text,
+                payload=frame.payload,
+            )
+        )
+        async with self.resources.sessionmaker() as session:
+            if self.conversation_id is None:
+                found = await history.conversation_of(session, self.chat_id)
+                self.conversation_id = found[0] if found else None
+                self._listen()
+            seq = (
+                await history.seq_of(session, self.conversation_id, frame.client_msg_id)
+                if self.conversation_id is not None
+                else None
+            )
+        if seq is not None:
+            async with self.send_lock:
+                await self.send(protocol.ack(frame.client_msg_id, seq))
+        await self.catch_up()
+
+    def _listen(self) -> None:
+        if self.listener is None and self.conversation_id is not None:
+            self.listener = asyncio.create_task(self._events(self.conversation_id))
+
+    async def _events(self, conversation_id: int) -> None:
+        """Catch up on every event of the conversation's channel, whichever process wrote."""
+        pubsub = self.resources.redis.pubsub()
+        try:
+            await pubsub.subscribe(EVENTS_CHANNEL.format(conversation_id))
+            async for event in pubsub.listen():
+                if event.get("type") == "message":
+                    await self.catch_up()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the pings still catch up
+            log.warning("webchat.events_failed", conversation_id=conversation_id)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def close(self) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.listener
+
+
+def _origin_allowed(websocket: WebSocket, resources: Resources) -> bool:
+    origin = websocket.headers.get("origin")
+    return origin is not None and origin.rstrip("/") in resources.settings.widget_allowed_origins
+
+
+async def _authenticate(websocket: WebSocket, resources: Resources) -> protocol.AuthFrame:
+    """The first frame, within the timeout: a valid auth frame, or close 4401."""
+    settings = resources.settings
+    try:
+        raw = await asyncio.wait_for(
+            websocket.receive_text(), settings.webchat_auth_timeout_seconds
+        )
+    except (TimeoutError, KeyError):  # KeyError: a binary frame
+        raise _Closed(protocol.CLOSE_AUTH) from None
+    if len(raw.encode()) > settings.webchat_max_frame_bytes:
+        raise _Closed(protocol.CLOSE_AUTH)
+    try:
+        frame = protocol.parse(raw)
+    except protocol.BadFrame:
+        raise _Closed(protocol.CLOSE_AUTH) from None
+    if not isinstance(frame, protocol.AuthFrame):
+        raise _Closed(protocol.CLOSE_AUTH)
+    return frame
+
+
+@router.websocket("/ws/chat")
+async def chat_socket(websocket: WebSocket) -> None:
+    resources: Resources = websocket.app.state.resources
+    settings = resources.settings
+    await websocket.accept()  # accepted first so that the widget can read why it is closed
+    slot: ConnectionSlot | None = None
+    connection: ChatConnection | None = None
+    try:
+        if not _origin_allowed(websocket, resources):
+            raise _Closed(protocol.CLOSE_ORIGIN)
+        if any(name in websocket.query_params for name in _URL_SECRETS):
+            raise _Closed(protocol.CLOSE_AUTH)
+        auth = await _authenticate(websocket, resources)
+        chat_id = webchat_session.chat_id_from(settings, auth.session_token)
+        if chat_id is None:
+            raise _Closed(protocol.CLOSE_AUTH)
+        ip = current_request().ip or "unknown"
+        slot = ConnectionSlot(resources.redis, ip, settings.webchat_idle_seconds * 2)
+        if not await slot.acquire(settings.webchat_connections_per_ip):
+            slot = None
+            raise _Closed(protocol.CLOSE_RATE)
+        connection = ChatConnection(websocket, resources, chat_id, auth.locale)
+        await connection.start()
+        while True:
+            try:
+                message = await asyncio.wait_for(websocket.receive(), settings.webchat_idle_seconds)
+            except TimeoutError:
+                raise _Closed(protocol.CLOSE_IDLE) from None
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:  # a binary frame is not a frame of this protocol
+                size = len(message.get("bytes") or b"")
+                too_large = size > settings.webchat_max_frame_bytes
+                await connection.send_error("frame_too_large" if too_large else "bad_frame")
+                continue
+            await slot.renew()
+            await connection.handle(raw)
+    except _Closed as closed:
+        if websocket.client_state is WebSocketState.CONNECTED:
+            await websocket.close(closed.code)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        if connection is not None:
+            await connection.close()
+        if slot is not None:
+            await slot.release()
