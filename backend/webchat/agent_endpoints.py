@@ -8,12 +8,14 @@ Replies are stored in the transcript and handed to the channel adapters through 
 
 from __future__ import annotations
 
+import json
 import mimetypes
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, BackgroundTasks, Path, Query
 from fastapi.responses import Response
+from redis.exceptions import RedisError
 
 from backend.billing import service as billing
 from backend.clock import business_today
@@ -22,8 +24,10 @@ from backend.db import unit_of_work
 from backend.deps import CurrentStaff, RedisDep, ResourcesDep, SessionDep, SettingsDep, actor_of
 from backend.documents.errors import DocumentNotFound
 from backend.errors import NotFound, refusals
+from backend.logging import get_logger
 from backend.models import Channel, ConversationMessage, ConversationState
 from backend.params import IdPath
+from backend.redis import Redis
 from backend.webchat.agent_schemas import (
     AttachmentOut,
     BotState,
@@ -42,6 +46,7 @@ from backend.webchat.errors import AttachmentNotFound
 from bot import files as telegram_files
 from dialogs import handover, transcript
 from dialogs.handover import (
+    EVENTS_CHANNEL,
     AgentNotFound,
     AlreadyClaimed,
     AlreadyClosed,
@@ -56,6 +61,7 @@ from dialogs.handover import (
 from dialogs.state import FlowStore
 from dialogs.transcript import ConversationRow
 
+log = get_logger(__name__)
 router = APIRouter(tags=["agent"])
 
 # What a customer's file is served as; an unknown or active type (HTML, SVG) is a download.
@@ -123,11 +129,18 @@ async def conversation_queue(
     responses=refusals(ConversationNotFound, AlreadyClaimed, NotWaiting),
 )
 async def claim_conversation(
-    conversation_id: IdPath, session: SessionDep, settings: SettingsDep, staff: CurrentStaff
+    conversation_id: IdPath,
+    session: SessionDep,
+    settings: SettingsDep,
+    redis: RedisDep,
+    staff: CurrentStaff,
+    background: BackgroundTasks,
 ) -> ConversationOut:
     """Take a waiting conversation. Of two agents claiming at once exactly one wins; the other
     gets 409 `already_claimed`."""
-    return _out(await handover.claim(session, settings, conversation_id, actor_of(staff)))
+    conv = await handover.claim(session, settings, conversation_id, actor_of(staff))
+    _announce(background, redis, conversation_id, "claimed")
+    return _out(conv)
 
 
 @router.post(
@@ -136,12 +149,18 @@ async def claim_conversation(
     responses=refusals(NotYourConversation, ConversationNotFound, DocumentNotFound),
 )
 async def reply_to_customer(
-    conversation_id: IdPath, body: ReplyIn, session: SessionDep, staff: CurrentStaff
+    conversation_id: IdPath,
+    body: ReplyIn,
+    session: SessionDep,
+    redis: RedisDep,
+    staff: CurrentStaff,
+    background: BackgroundTasks,
 ) -> MessageCreated:
     """Reply with text or one of the customer's documents (only the agent holding it)."""
     message_id = await handover.reply(
         session, conversation_id, actor_of(staff), text=body.text, document_id=body.document_id
     )
+    _announce(background, redis, conversation_id, "replied")
     return MessageCreated(message_id=message_id)
 
 
@@ -155,11 +174,13 @@ async def release_conversation(
     settings: SettingsDep,
     redis: RedisDep,
     staff: CurrentStaff,
+    background: BackgroundTasks,
 ) -> ConversationOut:
     """Hand the conversation back to the bot, which starts afresh."""
     conv = await handover.release(session, settings, conversation_id, actor_of(staff))
     # The database copy already has a newer revision; dropping Redis's only saves a compare.
     await FlowStore(redis).forget(conv.id)
+    _announce(background, redis, conversation_id, "released")
     return _out(conv)
 
 
@@ -169,16 +190,16 @@ async def release_conversation(
 )
 async def close_conversation(
     conversation_id: IdPath, body: CloseIn, session: SessionDep, settings: SettingsDep,
-    staff: CurrentStaff,
+    redis: RedisDep, staff: CurrentStaff, background: BackgroundTasks,
 ) -> ConversationOut:  # fmt: skip
     """Close with a resolution; the customer's next message reopens it with the bot. Only a
     conversation waiting for or held by an agent (not while with the bot), by the agent holding
     it or an admin."""
-    return _out(
-        await handover.close(
-            session, settings, conversation_id, actor_of(staff), resolution=body.resolution
-        )
+    conv = await handover.close(
+        session, settings, conversation_id, actor_of(staff), resolution=body.resolution
     )
+    _announce(background, redis, conversation_id, "closed")
+    return _out(conv)
 
 
 @router.post(
@@ -195,16 +216,35 @@ async def close_conversation(
 )
 async def transfer_conversation(
     conversation_id: IdPath, body: TransferIn, session: SessionDep, settings: SettingsDep,
-    staff: CurrentStaff,
+    redis: RedisDep, staff: CurrentStaff, background: BackgroundTasks,
 ) -> ConversationOut:  # fmt: skip
     """Hand the conversation to another agent or admin (the holder or an admin; an admin may
     also assign a waiting one). It is in their list from then on and no longer in the previous
     holder's."""
-    return _out(
-        await handover.transfer(
-            session, settings, conversation_id, actor_of(staff), to_agent_id=body.agent_id
-        )
+    conv = await handover.transfer(
+        session, settings, conversation_id, actor_of(staff), to_agent_id=body.agent_id
     )
+    _announce(background, redis, conversation_id, "transferred")
+    return _out(conv)
+
+
+def _announce(background: BackgroundTasks, redis: Redis, conversation_id: int, action: str) -> None:
+    """Tell the live views of the conversation in every process (the widget's socket,
+    backend/webchat/chat_socket.py) that it changed, so the customer sees the agent's message or
+    notice at once. A background task runs after the response, so after the request's commit:
+    whoever reads on the event finds the new rows."""
+    event = json.dumps(
+        {"type": "agent_action", "conversation_id": conversation_id, "action": action}
+    )
+    background.add_task(_publish, redis, EVENTS_CHANNEL.format(conversation_id), event)
+
+
+async def _publish(redis: Redis, channel: str, event: str) -> None:
+    try:
+        await redis.publish(channel, event)
+    except RedisError as exc:
+        # the widget's next ping catches up what the event would have announced
+        log.warning("conversation event not published", channel=channel, error=str(exc))
 
 
 def _message_out(conv: ConversationRow, m: ConversationMessage) -> MessageOut:
