@@ -4,7 +4,9 @@ One connection: Origin checked against WIDGET_ORIGINS, then the first frame must
 with a session token within WEBCHAT_AUTH_TIMEOUT_SECONDS; a slot among the address's open
 sockets; then frames until the widget leaves or falls silent. A message frame runs one turn of
 the dialog engine (channel webchat, the client's message id as the external id, so a re-sent
-frame is acked again and never runs twice) and is acked with its seq.
+frame is acked again and never runs twice) and is acked with its seq. An `identify` frame makes
+the socket's turns speak for the customer of an access token, until `logout` or until that
+identification lapses (backend/webchat/identity.py).
 
 What the widget receives is always "the transcript after the last seq sent": the replies of its
 own turns, an agent's replies and notices, and the messages of the visitor's other tabs. The
@@ -23,12 +25,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from backend.context import current_request
+from backend.errors import error_key
 from backend.i18n import catalog
 from backend.logging import get_logger
 from backend.models import MessageDirection, MessageSender
 from backend.state import Resources
-from backend.webchat import history, protocol
+from backend.webchat import history, identity, protocol
 from backend.webchat import session as webchat_session
+from backend.webchat.errors import InvalidCustomerToken, NotACustomerToken
 from backend.webchat.limits import ConnectionSlot, MessageRate
 from backend.webchat.nlu_endpoints import nlu_holder
 from dialogs.engine import Engine
@@ -87,12 +91,15 @@ class ChatConnection:
         self.rate = MessageRate(self.settings.webchat_messages_per_minute)
         self.send_lock = asyncio.Lock()
         self.listener: asyncio.Task[None] | None = None
+        self.identity: identity.Identity | None = None  # whom the turns speak for
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.ws.send_text(json.dumps(frame, ensure_ascii=False))
 
-    async def send_error(self, code: str, client_msg_id: str | None = None) -> None:
-        detail = catalog().text(ERROR_TEXTS[code], self.locale)
+    async def send_error(
+        self, code: str, client_msg_id: str | None = None, *, text_key: str | None = None
+    ) -> None:
+        detail = catalog().text(text_key or ERROR_TEXTS[code], self.locale)
         async with self.send_lock:
             await self.send(protocol.error(code, detail, client_msg_id))
 
@@ -147,6 +154,10 @@ class ChatConnection:
             await self.catch_up()
         elif isinstance(frame, protocol.MessageFrame):
             await self.message(frame)
+        elif isinstance(frame, protocol.IdentifyFrame):
+            await self.identify(frame)
+        elif isinstance(frame, protocol.LogoutFrame):
+            await self.end_identity("logout")
         else:  # a second auth frame
             await self.send_error("bad_frame")
 
@@ -154,12 +165,14 @@ class ChatConnection:
         if not self.rate.admit():
             await self.send_error("rate_limited", frame.client_msg_id)
             return
+        customer_id = await self.customer_id()
         engine = await engine_for(self.ws, self.resources)
         await engine.handle(
             Inbound(
                 channel="webchat",
                 chat_id=self.chat_id,
                 external_id=frame.client_msg_id,
+                customer_id=customer_id,
                 locale=self.requested_locale,
                 text=frame.text,
                 payload=frame.payload,
@@ -179,6 +192,41 @@ class ChatConnection:
             async with self.send_lock:
                 await self.send(protocol.ack(frame.client_msg_id, seq))
         await self.catch_up()
+
+    async def identify(self, frame: protocol.IdentifyFrame) -> None:
+        """Speak for the token's customer from the next turn on; a refused token changes
+        nothing (a socket identified before stays so)."""
+        if not self.rate.admit():
+            await self.send_error("rate_limited")
+            return
+        try:
+            self.identity, name = await identity.identify(
+                self.resources, self.chat_id, frame.access_token
+            )
+        except (InvalidCustomerToken, NotACustomerToken) as exc:
+            await self.send_error(exc.code, text_key=error_key(exc.code))
+            return
+        async with self.send_lock:
+            await self.send(protocol.identified(name))
+
+    async def customer_id(self) -> int | None:
+        """The customer this turn speaks for: the identification's, while it holds."""
+        if self.identity is None:
+            return None
+        lapse = await identity.lapsed(self.resources, self.identity)
+        if lapse is None:
+            return self.identity.customer_id
+        await self.end_identity(lapse)
+        return None
+
+    async def end_identity(self, why: identity.Ending) -> None:
+        """Back to anonymous: the conversation is cut off the customer (with its audit row),
+        and the widget told. A `logout` of an anonymous socket is answered all the same."""
+        if self.identity is not None:
+            await identity.forget(self.resources, self.chat_id, self.identity, why)
+            self.identity = None
+        async with self.send_lock:
+            await self.send(protocol.logged_out(why))
 
     def _listen(self) -> None:
         if self.listener is None and self.conversation_id is not None:

@@ -57,9 +57,19 @@ class PingFrame(_Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Annotated[
-    AuthFrame | MessageFrame | ResumeFrame | PingFrame, Field(discriminator="type")
-]
+class IdentifyFrame(_Frame):
+    """`ProviderDesk.identify(token)`: the host page's customer access token."""
+
+    type: Literal["identify"]
+    access_token: str = Field(min_length=1, max_length=2048)
+
+
+class LogoutFrame(_Frame):
+    type: Literal["logout"]
+
+
+Frame = AuthFrame | MessageFrame | ResumeFrame | PingFrame | IdentifyFrame | LogoutFrame
+ClientFrame = Annotated[Frame, Field(discriminator="type")]
 _client_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 
 
@@ -72,7 +82,7 @@ class BadFrame(Exception):
         self.client_msg_id = client_msg_id
 
 
-def parse(raw: str) -> AuthFrame | MessageFrame | ResumeFrame | PingFrame:
+def parse(raw: str) -> Frame:
     try:
         return _client_frames.validate_json(raw)
     except (ValidationError, ValueError) as exc:
@@ -108,6 +118,17 @@ def error(code: str, detail: str, client_msg_id: str | None = None) -> dict[str,
 
 def pong() -> dict[str, Any]:
     return {"type": "pong"}
+
+
+def identified(name: str) -> dict[str, Any]:
+    """The socket speaks for the customer now: the name for the widget's header, nothing more
+    (the host page knows the rest)."""
+    return {"type": "identified", "name": name}
+
+
+def logged_out(reason: str) -> dict[str, Any]:
+    """The socket speaks for nobody now: `logout`, or the identification `expired`/`revoked`."""
+    return {"type": "logged_out", "reason": reason}
 
 
 def message(
