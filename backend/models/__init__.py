@@ -6,6 +6,7 @@ from backend.models.audit import AuditEntry
 from backend.models.base import Base
 from backend.models.billing_run import BillingRun
 from backend.models.channel_identity import ChannelIdentity
+from backend.models.console import CannedResponse, ConversationNote, WebchatFile
 from backend.models.conversation import Conversation, ConversationMessage
 from backend.models.customer import Customer
 from backend.models.document import Document
@@ -51,10 +52,12 @@ __all__ = [
     "BillingPeriod",
     "BillingRun",
     "BillingRunStatus",
+    "CannedResponse",
     "Channel",
     "ChannelIdentity",
     "Conversation",
     "ConversationMessage",
+    "ConversationNote",
     "ConversationState",
     "Customer",
     "Document",
@@ -92,5 +95,6 @@ __all__ = [
     "Transaction",
     "TransactionReason",
     "User",
+    "WebchatFile",
     "utcnow",
 ]

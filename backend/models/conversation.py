@@ -39,6 +39,9 @@ class Conversation(IdMixin, TimestampMixin, Base):
     # Flow state and slots (the durable fallback when Redis loses it).
     flow: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # When the web visitor agreed to the processing of personal data (152-FZ); asked once,
+    # before the first identification in the widget.
+    consented_at: Mapped[datetime | None] = mapped_column()
 
 
 class ConversationMessage(IdMixin, TimestampMixin, Base):
