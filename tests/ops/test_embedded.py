@@ -67,12 +67,19 @@ def _env(
 
 @contextmanager
 def running_app(
-    data_dir: Path, log_file: Path, *, billing_run: bool = False, public_url: bool = True
+    data_dir: Path,
+    log_file: Path,
+    *,
+    billing_run: bool = False,
+    public_url: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[tuple[httpx.Client, Path]]:
     """Start `python main.py`, wait for /health, yield a client; stop it with SIGTERM and
-    require a clean exit within STOP_TIMEOUT_S."""
+    require a clean exit within STOP_TIMEOUT_S. `extra_env` adds settings (e.g. a Telegram
+    token and TELEGRAM_API_BASE pointing at the tests' Bot API stand-in)."""
     port = free_port()
     env, db_file = _env(data_dir, port, billing_run, public_url)
+    env.update(extra_env or {})
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "main.py"],
