@@ -18,6 +18,8 @@ from backend.documents.generate_endpoints import router as documents_generate_ro
 from backend.payments.endpoints import router as payments_router
 from backend.support.endpoints import router as support_router
 from backend.webchat.agent_endpoints import router as agent_router
+from backend.webchat.console_api import router as console_api_router
+from backend.webchat.file_endpoints import router as webchat_files_router
 from backend.webchat.nlu_endpoints import router as nlu_router
 from backend.webchat.session_endpoints import router as webchat_session_router
 
@@ -41,5 +43,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     payments_router,
     nlu_router,
     agent_router,
+    console_api_router,
     webchat_session_router,
+    webchat_files_router,
 )

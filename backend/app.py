@@ -23,6 +23,10 @@ from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
 from backend.payments.endpoints import pages_router
 from backend.state import Resources
 from backend.webchat.chat_socket import router as webchat_socket_router
+from backend.webchat.console.pages import router as console_pages_router
+from backend.webchat.console.socket import router as console_socket_router
+from backend.webchat.live import LiveHub
+from backend.webchat.pages import router as widget_pages_router
 from backend.webchat.rasa_endpoints import router as rasa_router
 from bot import inbox as telegram_inbox
 from bot.webhook import get_router as telegram_router
@@ -68,6 +72,10 @@ def default_roles(settings: Settings, *, with_bot: bool = True) -> list[Backgrou
     from backend.billing.tasks import run_billing_monitor
 
     roles.append(run_billing_monitor)
+    # agents whose console went away without "offline": their waiting customers are requeued
+    from backend.webchat.presence import run_presence_sweep
+
+    roles.append(run_presence_sweep)
     return roles
 
 
@@ -88,6 +96,9 @@ def create_app(
         owned = app.state.resources is None
         if owned:
             app.state.resources = Resources.create(settings)
+        # one Redis subscriber for every live view of this process (backend/webchat/live.py)
+        app.state.live = LiveHub(app.state.resources.redis)
+        await app.state.live.start()
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(
@@ -98,6 +109,7 @@ def create_app(
         try:
             yield
         finally:
+            await app.state.live.stop()
             stop.set()
             for task in tasks:
                 try:
@@ -130,13 +142,22 @@ def create_app(
     app.include_router(telegram_router())  # /telegram/webhook (TELEGRAM_MODE=webhook)
     app.include_router(pages_router)
     app.include_router(webchat_socket_router)  # the widget's socket /ws/chat, not under /api/v1
+    app.include_router(console_pages_router)  # the agent console's pages under /agent
+    app.include_router(console_socket_router)  # the console's live events, /ws/agent
+    app.include_router(widget_pages_router)  # / (the demo page) and /widget.js
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
-        expose_headers=["Idempotent-Replayed", "X-Request-Id"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "X-Request-Id",
+            "X-Visitor-Token",  # the widget's attachments (backend/webchat/file_endpoints.py)
+        ],
+        expose_headers=["Idempotent-Replayed", "X-Request-Id", "Content-Disposition"],
     )
 
     def list_paths() -> list[str]:

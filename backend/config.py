@@ -187,6 +187,15 @@ class Settings(BaseSettings):
     webchat_messages_per_minute: int = Field(default=30, ge=1)  # per connection
     webchat_sessions_per_ip_minute: int = Field(default=30, ge=1)
     webchat_connections_per_ip: int = Field(default=20, ge=1)  # open at once
+    # Files a visitor attaches (jpeg/png/webp/gif/pdf/txt, sniffed): the largest, in bytes, and
+    # how many uploads one visitor, and one client address, may make per minute.
+    webchat_max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+    webchat_uploads_per_minute: int = Field(default=10, ge=1)
+    # Notifications (payment credited, ticket answered ...) also go to the customer's web chat
+    # conversation when it was identified to them within this many days; 0 turns that off.
+    webchat_notify_days: int = Field(default=30, ge=0)
+    # The provider's personal-data policy (152-FZ), linked where the widget asks for consent.
+    privacy_policy_url: str = ""
 
     # Bearer token for /metrics; empty: /metrics is open (development only, docs/operations.md).
     metrics_token: SecretStr | None = None

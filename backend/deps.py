@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -69,14 +72,75 @@ ConversationsDep = Annotated[ConversationAccess, Depends(get_conversations)]
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from /api/v1/auth/login")
 
+# The agent console (backend/webchat/console) keeps its session in cookies instead of a bearer
+# header (docs/agent-console.md): the access token in an HttpOnly cookie, and beside it a CSRF
+# token that the page's script sends back as a header on every unsafe request. The CSRF token
+# is an HMAC of the session id, so it is bound to the session and survives a token refresh.
+CONSOLE_COOKIE = "pd_console"
+CSRF_COOKIE = "pd_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FORM_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+    detail = "missing or wrong CSRF token: reload the page"
+
+
+def csrf_token_for(settings: Settings, sid: str) -> str:
+    digest = hmac.new(
+        settings.secret_key.get_secret_value().encode(),
+        f"console-csrf:{sid}".encode(),
+        hashlib.sha256,
+    ).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def csrf_matches(settings: Settings, sid: str, presented: str | None, cookie: str | None) -> bool:
+    """Double submit (the header equals the cookie, which another site cannot read) and bound
+    to the session (the value is the HMAC of its id, so a token planted from another session
+    does not pass)."""
+    if not presented or not cookie:
+        return False
+    expected = csrf_token_for(settings, sid)
+    return hmac.compare_digest(presented, cookie) and hmac.compare_digest(presented, expected)
+
+
+async def presented_csrf(request: Request) -> str | None:
+    """The CSRF token of a request: the header, or the form field of a posted form."""
+    header = request.headers.get(CSRF_HEADER)
+    if header:
+        return header
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        # Starlette caches the parsed form on the request, so the endpoint reads it again free.
+        value = (await request.form()).get(CSRF_FORM_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
 
 async def get_principal(
+    request: Request,
     resources: ResourcesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    from_cookie = False
+    if credentials is not None and credentials.scheme.lower() == "bearer":
+        token = credentials.credentials
+    elif "authorization" not in request.headers and request.cookies.get(CONSOLE_COOKIE):
+        token, from_cookie = request.cookies[CONSOLE_COOKIE], True
+    else:
         raise NotAuthenticated()
-    principal = decode_token(resources.settings, credentials.credentials, "access")
+    principal = decode_token(resources.settings, token, "access")
+    # A cookie is sent by the browser whoever made the page that sends it: an unsafe request
+    # riding on it must prove it came from the console's own page.
+    if from_cookie and request.method not in SAFE_METHODS:
+        presented = await presented_csrf(request)
+        if not csrf_matches(
+            resources.settings, principal.sid, presented, request.cookies.get(CSRF_COOKIE)
+        ):
+            raise CsrfFailed()
     # Logout, password change and deactivation put the session id here for the access lifetime;
     # deactivation also blocks the user id (backend/auth/revocations.py), so a token minted in a
     # sign-in that raced the deactivation is refused too. Read from memory: no query per request.

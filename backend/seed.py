@@ -16,6 +16,7 @@ from backend.config import Settings
 from backend.customers import service as customers
 from backend.models import (
     BillingPeriod,
+    CannedResponse,
     Customer,
     Invoice,
     InvoiceStatus,
@@ -60,6 +61,35 @@ DEMO_TARIFFS = [
     DemoTariff("Дом 500", 500, 250, 90000, "Для больших загрузок и многих устройств"),
     DemoTariff("Гигабит", 1000, 500, 120000, "Максимальная скорость"),
 ]
+
+
+# (title, body, locale) of the demo's canned responses
+DEMO_CANNED = (
+    (
+        "Приветствие",
+        "Здравствуйте, {first_name}! Меня зовут {agent}, я помогу разобраться.",
+        "ru",
+    ),
+    (
+        "Баланс",
+        "{first_name}, на счёте договора {contract} сейчас {balance}.",
+        "ru",
+    ),
+    (
+        "Перезагрузка роутера",
+        "Пожалуйста, выключите роутер из розетки на 30 секунд и включите снова. "
+        "Напишите, когда индикаторы загорятся.",
+        "ru",
+    ),
+    ("Greeting", "Hello, {first_name}! I am {agent} and I will help you sort this out.", "en"),
+    ("Balance", "{first_name}, the balance of contract {contract} is {balance}.", "en"),
+    (
+        "Restart the router",
+        "Please unplug the router for 30 seconds and plug it back in. "
+        "Let me know when the lights come on.",
+        "en",
+    ),
+)
 
 
 async def seed_demo(session: AsyncSession, settings: Settings) -> bool:
@@ -200,6 +230,13 @@ async def seed_demo(session: AsyncSession, settings: Settings) -> bool:
                 totp_enabled=True,
                 password_changed_at=utcnow(),
             )
+        )
+    # the agent console's canned responses (admins manage them; placeholders in
+    # docs/agent-console.md); demo data, like the tariffs above
+    if await session.scalar(select(CannedResponse.id).limit(1)) is None:
+        session.add_all(
+            CannedResponse(title=title, body=body, locale=locale, is_active=True)
+            for title, body, locale in DEMO_CANNED
         )
     await session.flush()
     return True

@@ -361,6 +361,8 @@ def _inbound_payload(inbound: Inbound) -> dict[str, Any]:
     if inbound.attachments:
         data["attachments"] = [
             {"kind": a.kind, "file_id": a.file_id, "filename": a.filename}
+            | ({"content_type": a.content_type} if a.content_type is not None else {})
+            | ({"size": a.size} if a.size is not None else {})
             for a in inbound.attachments
         ]
     return data

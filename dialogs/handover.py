@@ -20,18 +20,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import outbox
 from backend.audit import service as audit
-from backend.audit.service import Actor
+from backend.audit.service import SYSTEM, Actor
 from backend.auth import repository as auth_repository
 from backend.config import Settings
 from backend.documents import service as documents
 from backend.documents.errors import DocumentNotFound
 from backend.errors import Conflict, Forbidden, NotFound
-from backend.i18n import catalog
+from backend.i18n import catalog, major
 from backend.models import ConversationMessage, ConversationState, MessageSender, Role
+from backend.payments import service as payments
+from backend.payments.schemas import PaymentIn
+from backend.ratelimit import RateLimiter
 from dialogs import transcript
 from dialogs.state import FlowState, restart
 from dialogs.transcript import ConversationRow
-from dialogs.types import DocumentOut, HandoverNotice, Outbound, Text
+from dialogs.types import DocumentOut, HandoverNotice, Outbound, PaymentRequest, Text
 
 # Outbox kinds (routed to the channel adapters, not to e-mail/push).
 WAITING_AGENT = "conversation.waiting_agent"
@@ -90,9 +93,15 @@ class ListNotAllowed(Forbidden):
     detail = "agents list the waiting conversations and their own; open others by id"
 
 
+class AnonymousConversation(Conflict):
+    code = "conversation_anonymous"
+    detail = "the customer of this conversation is not identified; ask them to sign in first"
+
+
 # Why a conversation outside one's lists was opened, when the agent gives no reason.
 OUTSIDE_LISTS = "not_in_agent_lists"
 VIEWED = "conversation.viewed"
+REQUEUED = "conversation.requeued"
 
 
 def first_reply_minutes(settings: Settings) -> int:
@@ -387,3 +396,131 @@ async def detail(
     conv = await open_for(session, conversation_id, actor, reason=reason, what="transcript")
     rows = await transcript.messages(session, conv.id, limit=limit)
     return Detail(conversation=conv, messages=rows, flow=FlowState.from_json(conv.flow))
+
+
+# --- the agent console (backend/webchat/console_*.py) ----------------------------------------
+
+
+async def held_by_holder(
+    session: AsyncSession, conversation_id: int, actor: Actor
+) -> ConversationRow:
+    """The conversation, if the caller holds it (else `not_your_conversation`)."""
+    conv = await _require(session, conversation_id)
+    _require_holder(conv, actor)
+    return conv
+
+
+async def held_or_admin(
+    session: AsyncSession, conversation_id: int, actor: Actor
+) -> ConversationRow:
+    """The conversation, for its holder; an admin may act on any conversation."""
+    conv = await _require(session, conversation_id)
+    if actor.role is not Role.admin:
+        _require_holder(conv, actor)
+    return conv
+
+
+async def reply_payment(
+    session: AsyncSession,
+    settings: Settings,
+    limiter: RateLimiter,
+    conversation_id: int,
+    actor: Actor,
+    *,
+    amount: int,
+) -> tuple[int, PaymentRequest]:
+    """A payment link for the conversation's customer, sent as the agent's message: the same
+    pending payment and `payment` item the top-up flow makes, so the widget and Telegram render
+    it as they render the bot's (a payment link; Telegram invoices are the bot's own flow)."""
+    conv = await held_by_holder(session, conversation_id, actor)
+    if conv.customer_id is None:
+        raise AnonymousConversation()
+    payment = await payments.create_payment(
+        session,
+        settings,
+        limiter,
+        customer_id=conv.customer_id,
+        data=PaymentIn(amount=amount),
+        idempotency_key=None,
+        actor=actor,
+    )
+    item = PaymentRequest(
+        payment_public_id=payment.public_id,
+        amount=payment.amount,
+        currency=payment.currency,
+        confirmation_url=payment.confirmation_url,
+        text=_t(conv, "dialogs-topup-link", settings, amount=major(payment.amount)),
+    )
+    message_id = await _deliver(session, conv, item, MessageSender.agent, actor)
+    await audit.record(
+        session,
+        "conversation.agent_payment_link",
+        actor,
+        "conversation",
+        conv.id,
+        message_id=message_id,
+        payment_id=payment.public_id,
+        amount=payment.amount,
+        customer_id=conv.customer_id,
+    )
+    return message_id, item
+
+
+async def notify_customer(
+    session: AsyncSession, conv: ConversationRow, actor: Actor, text: str
+) -> int:
+    """A system line in the conversation (e.g. "ticket #12 opened"), delivered like a notice."""
+    return await _deliver(session, conv, Text(text=text), MessageSender.system, actor)
+
+
+async def held_awaiting_reply(
+    session: AsyncSession, agent_id: int, *, limit: int = 500
+) -> list[int]:
+    """The conversations the agent holds whose customer wrote after the agent's last message."""
+    held = await transcript.queue(session, ConversationState.agent, limit=limit, agent_id=agent_id)
+    waiting = await transcript.awaiting_reply(session, [c.id for c in held])
+    return [c.id for c in held if c.id in waiting]
+
+
+async def requeue(
+    session: AsyncSession,
+    settings: Settings,
+    conversation_id: int,
+    agent_id: int,
+    actor: Actor | None,
+    *,
+    reason: str,
+) -> bool:
+    """Put a conversation the agent holds back in the queue (the agent went offline or their
+    console went away): the customer is told, the agents are alerted as for a new request.
+    False when the agent no longer holds it."""
+    conv = await transcript.get(session, conversation_id)
+    if conv is None or not await transcript.requeue(session, conversation_id, agent_id):
+        return False
+    notice = HandoverNotice(
+        state="waiting_agent",
+        text=_t(conv, "dialogs-handover-requeued", settings, minutes=first_reply_minutes(settings)),
+    )
+    message_id = await _deliver(session, conv, notice, MessageSender.system, actor or SYSTEM)
+    await outbox.enqueue(
+        session,
+        WAITING_AGENT,
+        {
+            "conversation_id": conv.id,
+            "channel": conv.channel,
+            "customer_id": conv.customer_id,
+            "reason": reason,
+        },
+        f"conv-requeued:{conv.id}:{message_id}",
+    )
+    await audit.record(
+        session,
+        REQUEUED,
+        actor,
+        "conversation",
+        conv.id,
+        from_agent_id=agent_id,
+        reason=reason,
+        customer_id=conv.customer_id,
+    )
+    return True

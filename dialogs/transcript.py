@@ -457,3 +457,113 @@ async def set_locale(session: AsyncSession, conversation_id: int, locale: str) -
     await session.execute(
         update(Conversation).where(Conversation.id == conversation_id).values(locale=locale)
     )
+
+
+# --- the agent console's read side ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LastMessage:
+    sender: MessageSender
+    text: str
+    created_at: datetime
+
+
+async def last_messages(
+    session: AsyncSession, conversation_ids: Sequence[int]
+) -> dict[int, LastMessage]:
+    """The newest message with text of each conversation (every transcript row is one the
+    customer saw or wrote; the agents' notes live elsewhere)."""
+    if not conversation_ids:
+        return {}
+    m = ConversationMessage
+    newest = (
+        select(func.max(m.id))
+        .where(m.conversation_id.in_(conversation_ids), m.text.is_not(None))
+        .group_by(m.conversation_id)
+    )
+    rows = await session.execute(
+        select(m.conversation_id, m.sender, m.text, m.created_at).where(m.id.in_(newest))
+    )
+    return {
+        r.conversation_id: LastMessage(MessageSender(r.sender), r.text or "", r.created_at)
+        for r in rows.all()
+    }
+
+
+async def awaiting_reply(session: AsyncSession, conversation_ids: Sequence[int]) -> set[int]:
+    """Those where the customer wrote after the last agent's message: the customer waits for
+    a person's answer (the bot's "an operator will answer soon" and the hand-over notices
+    answer nothing)."""
+    if not conversation_ids:
+        return set()
+    m = ConversationMessage
+    newest = (
+        select(func.max(m.id))
+        .where(
+            m.conversation_id.in_(conversation_ids),
+            m.sender.in_((MessageSender.customer, MessageSender.agent)),
+        )
+        .group_by(m.conversation_id)
+    )
+    rows = await session.scalars(
+        select(m.conversation_id).where(m.id.in_(newest), m.sender == MessageSender.customer)
+    )
+    return set(rows.all())
+
+
+async def requeue(session: AsyncSession, conversation_id: int, agent_id: int) -> bool:
+    """Back to the queue, if the agent still holds it (of two concurrent changes one wins).
+    `updated_at` restarts the waiting time: the queue orders by it."""
+    result = await session.execute(
+        update(Conversation)
+        .where(
+            Conversation.id == conversation_id,
+            Conversation.state == ConversationState.agent,
+            Conversation.agent_id == agent_id,
+        )
+        .values(state=ConversationState.waiting_agent, agent_id=None, updated_at=utcnow())
+        .returning(Conversation.id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+async def ensure_conversation(
+    session: AsyncSession, *, channel: str, chat_id: str, locale: str | None
+) -> int:
+    """The chat's conversation, created (with the bot, anonymous) when it does not exist yet;
+    an existing one is left as it is (unlike `upsert_conversation`, this never changes whom it
+    speaks for). The web chat creates one before a first message: for a consent, an upload."""
+    now = utcnow()
+    await session.execute(
+        _insert(session)(Conversation)
+        .values(
+            channel=channel,
+            chat_id=chat_id,
+            state=ConversationState.bot,
+            flow={},
+            locale=locale,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["channel", "chat_id"])
+    )
+    found = await session.scalar(
+        select(Conversation.id).where(
+            Conversation.channel == channel, Conversation.chat_id == chat_id
+        )
+    )
+    assert found is not None
+    return int(found)
+
+
+async def record_consent(session: AsyncSession, conversation_id: int, at: datetime) -> bool:
+    """Store the moment the visitor consented to the processing of personal data, once; whether
+    this call stored it (False: consented before)."""
+    result = await session.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id, Conversation.consented_at.is_(None))
+        # the queue orders by updated_at: a consent is not a change of state
+        .values(consented_at=at, updated_at=Conversation.updated_at)
+    )
+    return bool(getattr(result, "rowcount", 0))

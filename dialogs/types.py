@@ -35,6 +35,9 @@ class Attachment:
     kind: str  # "photo" | "document" | "sticker" | ... as the channel names it
     file_id: str
     filename: str | None = None
+    # what the adapter knows of the file (the widget's uploads: sniffed type, bytes)
+    content_type: str | None = None
+    size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
-"""Delivery channels: one protocol, a registry keyed by the payload's "channel", and the
-stand-ins for email and SMS (outside production: a log line and a file under DATA_DIR/dev-mail).
+"""Delivery channels: one protocol, a registry keyed by the payload's "channel", the stand-ins
+for email and SMS (outside production: a log line and a file under DATA_DIR/dev-mail), and the
+web chat (the notice appended to the customer's conversation in the widget).
 
 Adding a channel (Telegram, FCM, web chat): write a class with `async send(message)` that
 raises `PermanentDeliveryError` for what retrying cannot fix (blocked bot, unregistered push
@@ -9,6 +10,7 @@ register it in `default_channels()` when its settings are present."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,12 +18,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
 from backend.config import Settings
+from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.outbox import recovery_channels
+from backend.state import Resources
 from backend.validation import normalize_phone
+from dialogs.handover import EVENTS_CHANNEL
+from notifications import repository
 
 log = get_logger("notifications")
+
+WEBCHAT = "webchat"
 
 
 class DeliveryError(Exception):
@@ -51,6 +62,9 @@ class Rendered:
     # The whole payload, for channels that need more than an address (buttons, a customer id
     # to look up Telegram chats, a push data dict).
     payload: Mapping[str, Any] = field(default_factory=dict)
+    # More (channel, address) pairs that get the same text besides `channel` (the web chat
+    # beside email or SMS), sent first; their failures never stop the main one.
+    also: tuple[tuple[str, str], ...] = ()
 
 
 class Channel(Protocol):
@@ -161,14 +175,51 @@ class FakeChannel:
         self.sent.append(message)
 
 
-def default_channels(settings: Settings) -> ChannelRegistry:
+class WebchatChannel:
+    """A notice in the customer's web chat conversation (the address is its id): stored as the
+    bot's message in the transcript, once per outbox row, then announced on the conversation's
+    Redis channel, so an open widget shows it at once and a closed one on the next visit
+    (docs/webchat-protocol.md, "Notifications in the widget")."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.resources = resources
+
+    async def send(self, message: Rendered) -> None:
+        try:
+            conversation_id = int(message.to)
+        except ValueError:
+            raise PermanentDeliveryError("invalid web chat conversation id") from None
+        try:
+            async with unit_of_work(self.resources.sessionmaker) as session:
+                message_id = await repository.append_notice(
+                    session, conversation_id, message.outbox_id, message.kind, message.text
+                )
+        except IntegrityError:
+            raise PermanentDeliveryError("the web chat conversation no longer exists") from None
+        except (DBAPIError, OSError) as exc:
+            raise TemporaryDeliveryError(f"transcript unavailable: {type(exc).__name__}") from None
+        event = {"type": "notification", "conversation_id": conversation_id,
+                 "message_id": message_id}  # fmt: skip
+        try:
+            await self.resources.redis.publish(
+                EVENTS_CHANNEL.format(conversation_id), json.dumps(event)
+            )
+        except (RedisError, OSError):
+            # stored: the widget's next ping or visit shows it
+            log.warning("webchat notice not announced", conversation_id=conversation_id)
+
+
+def default_channels(settings: Settings, resources: Resources | None = None) -> ChannelRegistry:
     """The channels this process can deliver through. Email and SMS are stand-ins outside
-    production (see `recovery_channels`); Telegram (TELEGRAM_BOT_TOKEN), FCM (FCM_CREDENTIALS)
-    and web chat register here when they land. A message for a channel that is not registered
-    is dead-lettered with the reason, never dropped."""
+    production (see `recovery_channels`); the web chat needs the process's database and Redis
+    (`resources`); Telegram (TELEGRAM_BOT_TOKEN) and FCM (FCM_CREDENTIALS) register here when
+    they land. A message for a channel that is not registered is dead-lettered with the
+    reason, never dropped."""
     registry = ChannelRegistry()
     if "email" in recovery_channels(settings):
         registry.register("email", LogEmailChannel(dev_mail_dir(settings)))
     if "sms" in recovery_channels(settings):
         registry.register("sms", LogSmsChannel(dev_mail_dir(settings)))
+    if resources is not None:
+        registry.register(WEBCHAT, WebchatChannel(resources))
     return registry

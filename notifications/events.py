@@ -3,7 +3,10 @@
 Domains enqueue what happened (`ticket.updated` with a ticket and a customer id,
 `billing.low_balance` with a balance); they do not know the customer's channels. Here an event
 kind gets its template, its arguments and the preference that can silence it, and the customer
-gets the first channel that reaches them.
+gets the first channel that reaches them (`pick_channel`). The web chat comes in addition: when
+a web chat conversation was identified to the customer within WEBCHAT_NOTIFY_DAYS, the same text
+also appears there as the bot's message (or only there, when no other channel reaches them;
+notifications/worker.py).
 
 Every kind the backend writes to the outbox is in exactly one of EVENTS (a message to the
 customer), INTERNAL (nobody is told: the row is marked done with a note) or DIRECT (the payload
@@ -254,8 +257,9 @@ DIRECT: frozenset[str] = frozenset({"auth.password_reset_code"})
 
 # Conversation events belong to the channel adapters and the agent console, never to a
 # customer's email or SMS: the notification worker does not claim them, so they wait in the
-# outbox for the consumer that delivers them (the Telegram and web-chat adapters deliver
-# `conversation.agent_reply` by its message id; the console shows the other two).
+# outbox for the consumer that delivers them (the Telegram adapter delivers
+# `conversation.agent_reply` by its message id; the worker's `deliver_conversation_events`
+# announces `conversation.waiting_agent` to the consoles and marks web chat replies done).
 ADAPTER: frozenset[str] = frozenset(
     {"conversation.agent_reply", "conversation.customer_message", "conversation.waiting_agent"}
 )

@@ -1,5 +1,5 @@
 """Every query of outbox delivery: claim a batch under a lease, then mark each row done,
-retried or dead.
+retried or dead; and the web chat channel's two (the customer's conversation, the notice in it).
 
 A claim sets status=processing, a lease (locked_until) and attempts+1. The marks are fenced on
 (status, attempts): a worker whose lease ran out and whose row was claimed again by another
@@ -14,7 +14,19 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.models import Customer, OutboxMessage, OutboxStatus
+from backend.clock import utcnow
+from backend.db import dialect_insert
+from backend.models import (
+    Channel,
+    Conversation,
+    ConversationMessage,
+    Customer,
+    MessageDirection,
+    MessageSender,
+    OutboxMessage,
+    OutboxStatus,
+)
+from dialogs.types import Text, to_dict
 from notifications.events import Recipient
 
 outbox = cast(Table, OutboxMessage.__table__)
@@ -162,3 +174,51 @@ async def recipient(session: AsyncSession, customer_id: int) -> Recipient | None
         locale=row.locale,
         preferences=dict(row.notification_preferences or {}),
     )
+
+
+async def webchat_conversation(
+    session: AsyncSession, customer_id: int, since: datetime
+) -> int | None:
+    """The customer's most recent web chat conversation, if it spoke for them since `since`
+    (a conversation cut back to anonymous, by logout or expiry, no longer does)."""
+    found = await session.scalar(
+        select(Conversation.id)
+        .where(
+            Conversation.channel == Channel.webchat,
+            Conversation.customer_id == customer_id,
+            Conversation.updated_at >= since,
+        )
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        .limit(1)
+    )
+    return None if found is None else int(found)
+
+
+def notice_external_id(outbox_id: int) -> str:
+    # ":" never appears in a widget's client message id, so no visitor's message collides
+    return f"notify:{outbox_id}"
+
+
+async def append_notice(
+    session: AsyncSession, conversation_id: int, outbox_id: int, kind: str, text: str
+) -> int | None:
+    """The notification as the bot's message in the conversation's transcript, once per outbox
+    row (a retried delivery finds it there); the new row's id, None when it was there."""
+    stmt = (
+        dialect_insert(session)(ConversationMessage)
+        .values(
+            conversation_id=conversation_id,
+            direction=MessageDirection.outbound,
+            sender=MessageSender.bot,
+            external_id=notice_external_id(outbox_id),
+            text=text,
+            payload={"item": to_dict(Text(text=text)), "notification": kind},
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(
+            index_elements=[ConversationMessage.conversation_id, ConversationMessage.external_id]
+        )
+        .returning(ConversationMessage.id)
+    )
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    return None if found is None else int(found)

@@ -3,18 +3,28 @@ them. Delivery is at-least-once: a crash between a send and its mark sends that 
 after the lease runs out.
 
 Runs in-process under `python main.py` (a background role of the app) or alone as
-`python main.py worker`; any number of workers may run against PostgreSQL."""
+`python main.py worker`; any number of workers may run against PostgreSQL.
+
+Besides the customers' notifications it consumes the conversation rows that are the web
+adapter's (`deliver_conversation_events`): a conversation waiting for an agent is announced to
+every agent console on `agents:events`, and an agent's reply in a web chat is marked done (the
+widget's socket shows it from the transcript). Telegram's agent replies stay for the bot."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import random
 import signal
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from redis.exceptions import RedisError
+from sqlalchemy import and_, or_
 
 from backend.clock import utcnow
 from backend.config import Settings
@@ -23,6 +33,7 @@ from backend.logging import get_logger
 from backend.state import Resources
 from notifications import repository
 from notifications.channels import (
+    WEBCHAT,
     ChannelRegistry,
     PermanentDeliveryError,
     Rendered,
@@ -33,6 +44,11 @@ from notifications.events import ADAPTER, EVENTS, INTERNAL, EventNotice, pick_ch
 from notifications.render import Renderer, RenderError
 
 log = get_logger("notifications.worker")
+
+# The web adapter's rows (dialogs/handover.py) and where the agent consoles hear of them.
+WAITING_AGENT = "conversation.waiting_agent"
+AGENT_REPLY = "conversation.agent_reply"
+AGENTS_CHANNEL = "agents:events"
 
 Clock = Callable[[], datetime]
 Role = Callable[[Resources, asyncio.Event], Coroutine[Any, Any, None]]
@@ -141,7 +157,8 @@ async def _for_customer(
     if recipient.preferences.get(notice.category, True) is False:
         raise Skipped(f"customer turned off {notice.category} notifications")
     picked = pick_channel(recipient, set(channels))
-    if picked is None:
+    webchat = await _webchat_of(resources, channels, customer_id)
+    if picked is None and webchat is None:
         raise PermanentDeliveryError(f"customer {customer_id} has no reachable channel")
     try:
         args = notice.args(
@@ -150,16 +167,58 @@ async def _for_customer(
     except (KeyError, TypeError, ValueError) as exc:
         raise PermanentDeliveryError(f"malformed {message.kind} payload: {exc!r}") from None
     text = renderer.render(notice.template, args, recipient.locale)
+    main = picked or (WEBCHAT, str(webchat))
     return Rendered(
         outbox_id=message.id,
         kind=message.kind,
-        channel=picked[0],
-        to=picked[1],
+        channel=main[0],
+        to=main[1],
         locale=text.locale,
         text=text.text,
         subject=text.subject,
         payload=payload,
+        also=((WEBCHAT, str(webchat)),) if picked is not None and webchat is not None else (),
     )
+
+
+async def _webchat_of(
+    resources: Resources, channels: ChannelRegistry, customer_id: int
+) -> int | None:
+    """The web chat conversation that also gets the customer's notices: the most recent one
+    identified to them within WEBCHAT_NOTIFY_DAYS (docs/webchat-protocol.md)."""
+    days = resources.settings.webchat_notify_days
+    if WEBCHAT not in channels or days <= 0:
+        return None
+    async with resources.sessionmaker() as session:
+        return await repository.webchat_conversation(
+            session, customer_id, utcnow() - timedelta(days=days)
+        )
+
+
+async def _send(channels: ChannelRegistry, rendered: Rendered, options: WorkerOptions) -> None:
+    """The extra channels first (the web chat: idempotent, so a retry of the main channel does
+    not repeat it), then the main one. An extra that fails for good is logged, and the main
+    channel still goes; one that may recover retries the whole row before the main send."""
+    for name, to in rendered.also:
+        extra = channels.get(name)
+        if extra is None:
+            continue
+        try:
+            await asyncio.wait_for(
+                extra.send(dataclasses.replace(rendered, channel=name, to=to, also=())),
+                options.send_timeout,
+            )
+        except PermanentDeliveryError as exc:
+            log.warning(
+                "notification not delivered on an extra channel",
+                outbox_id=rendered.outbox_id,
+                channel=name,
+                error=str(exc),
+            )
+    channel = channels.get(rendered.channel)
+    if channel is None:
+        raise PermanentDeliveryError(f"no channel {rendered.channel!r} configured")
+    await asyncio.wait_for(channel.send(rendered), options.send_timeout)
 
 
 async def _prepare(
@@ -196,10 +255,7 @@ async def _deliver(
     else:
         try:
             rendered = await _prepare(resources, channels, renderer, message)
-            channel = channels.get(rendered.channel)
-            if channel is None:
-                raise PermanentDeliveryError(f"no channel {rendered.channel!r} configured")
-            await asyncio.wait_for(channel.send(rendered), options.send_timeout)
+            await _send(channels, rendered, options)
             outcome = "done"
         except Skipped as exc:
             outcome, error = "skipped", f"skipped: {exc}"
@@ -275,6 +331,52 @@ async def deliver_once(
     return len(claimed)
 
 
+def _web_adapter_rows() -> Any:
+    outbox = repository.outbox
+    return or_(
+        outbox.c.kind == WAITING_AGENT,
+        and_(outbox.c.kind == AGENT_REPLY, outbox.c.payload["channel"].as_string() == WEBCHAT),
+    )
+
+
+async def deliver_conversation_events(
+    resources: Resources, options: WorkerOptions = DEFAULT_OPTIONS, *, clock: Clock = utcnow
+) -> int:
+    """Claim one batch of the web adapter's conversation rows: announce each conversation
+    waiting for an agent on `agents:events` (retried while Redis is away), and mark an
+    agent's web chat replies done. Returns how many rows were claimed."""
+    now = clock()
+    async with unit_of_work(resources.sessionmaker) as session:
+        claimed = await repository.claim_batch(
+            session,
+            limit=options.batch_size,
+            now=now,
+            lease_until=now + timedelta(seconds=options.lease_seconds),
+            only=_web_adapter_rows(),
+        )
+    for message in claimed:
+        error: str | None = None
+        note: str | None = None
+        if message.kind == WAITING_AGENT:
+            conversation_id = message.payload.get("conversation_id")
+            event = {"type": "queue", "event": "waiting_agent", "conversation_id": conversation_id}
+            try:
+                await resources.redis.publish(AGENTS_CHANNEL, json.dumps(event))
+            except (RedisError, OSError) as exc:
+                error = _describe(exc, message.payload)
+        else:
+            note = "shown by the web chat socket from the transcript"
+        async with unit_of_work(resources.sessionmaker) as session:
+            if error is None:
+                await repository.mark_done(session, message, clock(), note=note)
+            elif message.attempts >= options.max_attempts:
+                await repository.mark_dead(session, message, error, clock())
+            else:
+                delay = timedelta(seconds=backoff_delay(message.attempts, options))
+                await repository.mark_retry(session, message, error, clock() + delay)
+    return len(claimed)
+
+
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
@@ -289,13 +391,14 @@ async def run_worker(
 ) -> None:
     """Deliver until `stop` is set. A database or Redis outage is logged and waited out with
     backoff; the loop never ends because of it."""
-    channels = channels if channels is not None else default_channels(resources.settings)
+    channels = channels if channels is not None else default_channels(resources.settings, resources)
     renderer = Renderer(resources.settings.default_locale)
     failures = 0
     log.info("notification worker started", channels=sorted(channels))
     while not stop.is_set():
         try:
             claimed = await deliver_once(resources, channels, options, renderer=renderer)
+            claimed = max(claimed, await deliver_conversation_events(resources, options))
         except Exception as exc:
             failures += 1
             delay = min(options.outage_backoff_cap, options.poll_interval * 2.0 ** (failures - 1))

@@ -31,7 +31,11 @@ apt_install() {
 
 # Browser tests drive Debian's Chromium through Playwright (never a downloaded browser).
 if ! command -v chromium >/dev/null && [ -z "${CHROMIUM_PATH:-}" ]; then
-    apt_install chromium fonts-dejavu-core
+    apt_install chromium fonts-dejavu-core fonts-noto-color-emoji
+fi
+# the bot's buttons carry emoji; without the font the screenshots in docs/img show boxes
+if command -v chromium >/dev/null && [ ! -d /usr/share/fonts/truetype/noto ] && [ "$(id -u)" = 0 ]; then
+    apt_install fonts-noto-color-emoji
 fi
 
 if [ -n "${TEST_DATABASE_URL:-}" ] && [ -n "${TEST_REDIS_URL:-}" ]; then

@@ -94,7 +94,9 @@ async def ticket_queue(
     filters: Annotated[QueueFilter, Query()], principal: CurrentStaff, session: SessionDep
 ) -> TicketQueue:
     """The staff queue over every customer: most urgent first (critical to low), then oldest
-    first. Repeat `status`, `priority` or `category` to match any of several values."""
+    first. Repeat `status`, `priority` or `category` to match any of several values; `q`
+    finds text in the subject or description, or a ticket number (`12` or `#12`);
+    `unassigned=true` keeps the tickets nobody is assigned to."""
     tickets, total = await service.queue(session, filters)
     return TicketQueue(
         items=[StaffTicketOut.model_validate(t) for t in tickets],

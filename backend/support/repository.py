@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import (
@@ -86,8 +86,22 @@ async def queue(
     customer_id: int | None,
     limit: int,
     offset: int,
+    unassigned: bool = False,
+    text: str | None = None,
 ) -> tuple[list[Ticket], int]:
     query = select(Ticket).order_by(_PRIORITY_RANK, Ticket.created_at, Ticket.id)
+    if unassigned:
+        query = query.where(Ticket.assignee_id.is_(None))
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        found: list[ColumnElement[bool]] = [
+            Ticket.subject.ilike(pattern, escape="\\"),
+            Ticket.description.ilike(pattern, escape="\\"),
+        ]
+        number = text.removeprefix("#")
+        if number.isascii() and number.isdigit() and len(number) <= 18:
+            found.append(Ticket.id == int(number))
+        query = query.where(or_(*found))
     if statuses:
         query = query.where(Ticket.status.in_(statuses))
     if priorities:

@@ -70,6 +70,13 @@ class QueueFilter(Strict):
     category: list[TicketCategory] = Field(default_factory=list)
     assignee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    unassigned: bool = Field(default=False, description="only tickets nobody is assigned to")
+    q: Line | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="text in the subject or description (case-insensitive), or a ticket number",
+    )
     limit: int = Field(default=50, ge=1, le=200)
     offset: int = Field(default=0, ge=0, le=100_000)
 

@@ -104,6 +104,8 @@ async def queue(session: AsyncSession, filters: QueueFilter) -> tuple[list[Ticke
         customer_id=filters.customer_id,
         limit=filters.limit,
         offset=filters.offset,
+        unassigned=filters.unassigned,
+        text=filters.q,
     )
 
 

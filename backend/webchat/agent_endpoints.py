@@ -8,14 +8,12 @@ Replies are stored in the transcript and handed to the channel adapters through 
 
 from __future__ import annotations
 
-import json
 import mimetypes
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Path, Query
 from fastapi.responses import Response
-from redis.exceptions import RedisError
 
 from backend.billing import service as billing
 from backend.clock import business_today
@@ -28,6 +26,9 @@ from backend.logging import get_logger
 from backend.models import Channel, ConversationMessage, ConversationState
 from backend.params import IdPath
 from backend.redis import Redis
+from backend.webchat import console_events
+from backend.webchat import console_service as console
+from backend.webchat import files as webchat_files
 from backend.webchat.agent_schemas import (
     AttachmentOut,
     BotState,
@@ -46,7 +47,6 @@ from backend.webchat.errors import AttachmentNotFound
 from bot import files as telegram_files
 from dialogs import handover, transcript
 from dialogs.handover import (
-    EVENTS_CHANNEL,
     AgentNotFound,
     AlreadyClaimed,
     AlreadyClosed,
@@ -73,6 +73,8 @@ _KIND_TYPES = {
     "video_note": "video/mp4",
     "animation": "video/mp4",
 }
+# how a transcript row names a widget upload (docs/webchat-protocol.md, "Attachments")
+WEB_FILE_PREFIX = "web:"
 _INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif", "audio/ogg", "audio/mpeg",
                  "video/mp4", "application/pdf"}  # fmt: skip
 
@@ -119,9 +121,10 @@ async def conversation_queue(
 ) -> ConversationList:
     """Conversations in a state, the longest waiting first: `waiting_agent` (the queue) for
     everyone; `agent`: the caller's own (claimed or transferred to them), every held one for an
-    admin; `bot` and `closed` for admins only."""
+    admin; `bot` and `closed` for admins only. Each with the customer's name and contract, the
+    last message, the seconds in this state and the slots the bot collected."""
     rows = await handover.queue(session, state, actor_of(staff), limit=limit)
-    return ConversationList(items=[_out(c) for c in rows])
+    return await console.conversation_list(session, rows)
 
 
 @router.post(
@@ -229,22 +232,12 @@ async def transfer_conversation(
 
 
 def _announce(background: BackgroundTasks, redis: Redis, conversation_id: int, action: str) -> None:
-    """Tell the live views of the conversation in every process (the widget's socket,
-    backend/webchat/chat_socket.py) that it changed, so the customer sees the agent's message or
-    notice at once. A background task runs after the response, so after the request's commit:
-    whoever reads on the event finds the new rows."""
-    event = json.dumps(
-        {"type": "agent_action", "conversation_id": conversation_id, "action": action}
-    )
-    background.add_task(_publish, redis, EVENTS_CHANNEL.format(conversation_id), event)
-
-
-async def _publish(redis: Redis, channel: str, event: str) -> None:
-    try:
-        await redis.publish(channel, event)
-    except RedisError as exc:
-        # the widget's next ping catches up what the event would have announced
-        log.warning("conversation event not published", channel=channel, error=str(exc))
+    """Tell the live views in every process that the conversation changed: the widget's socket
+    (backend/webchat/chat_socket.py) on `conv:{id}`, so the customer sees the agent's message or
+    notice at once, and every agent console on `agents:events` when the queue changed. A
+    background task runs after the response, so after the request's commit: whoever reads on
+    the event finds the new rows."""
+    console_events.announce(background, redis, conversation_id, action)
 
 
 def _message_out(conv: ConversationRow, m: ConversationMessage) -> MessageOut:
@@ -290,9 +283,9 @@ async def conversation_detail(
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
     reason: Reason = None,
 ) -> ConversationDetail:
-    """The transcript (newest `limit` messages), the bot's flow and slots, and the customer. A
-    conversation outside the caller's lists (the queue and their own) is shown too, and the look
-    is audited (`conversation.viewed`, with `reason`)."""
+    """The transcript (newest `limit` messages), the bot's flow and slots, the customer, and the
+    agents' internal notes. A conversation outside the caller's lists (the queue and their own)
+    is shown too, and the look is audited (`conversation.viewed`, with `reason`)."""
     found = await handover.detail(
         session, conversation_id, actor_of(staff), limit=limit, reason=reason
     )
@@ -325,6 +318,7 @@ async def conversation_detail(
         ),
         customer=customer,
         messages=[_message_out(conv, m) for m in found.messages],
+        notes=await console.notes_of(session, conv.id),
     )
 
 
@@ -349,8 +343,9 @@ async def attachment(
     staff: CurrentStaff,
     reason: Reason = None,
 ) -> Response:
-    """A photo, file or voice message the customer sent (fetched from Telegram on demand). From
-    a conversation outside the caller's lists it is served too, and audited."""
+    """A photo, file or voice message the customer sent: a Telegram one is fetched from Telegram
+    on demand, a web chat upload read from the database. From a conversation outside the
+    caller's lists it is served too, and audited."""
     # A unit of work of its own instead of the request's: the look (and its audit row) is
     # committed before Telegram is asked, so no connection is held while Telegram answers.
     async with unit_of_work(resources.sessionmaker) as session:
@@ -363,13 +358,26 @@ async def attachment(
         )
         item = items[index]
         file_id = item.get("file_id") if isinstance(item, dict) else None
-        if not file_id or conv.channel != Channel.telegram.value:
+        if not file_id:
             raise AttachmentNotFound()
-    data = await telegram_files.fetch_file(resources.settings, str(file_id))
-    filename = item.get("filename") or f"{item.get('kind', 'file')}-{message_id}-{index}"
-    media_type = _KIND_TYPES.get(str(item.get("kind"))) or (
-        mimetypes.guess_type(str(filename))[0] or "application/octet-stream"
-    )
+        web_file = None
+        if conv.channel == Channel.webchat.value and str(file_id).startswith(WEB_FILE_PREFIX):
+            # the widget's uploads are in the database (backend/webchat/files.py)
+            web_file = await webchat_files.load_file(
+                session, conv.id, str(file_id)[len(WEB_FILE_PREFIX) :]
+            )
+            if web_file is None:
+                raise AttachmentNotFound()
+        elif conv.channel != Channel.telegram.value:
+            raise AttachmentNotFound()
+    if web_file is not None:
+        data, filename, media_type = web_file.data, web_file.filename, web_file.content_type
+    else:
+        data = await telegram_files.fetch_file(resources.settings, str(file_id))
+        filename = item.get("filename") or f"{item.get('kind', 'file')}-{message_id}-{index}"
+        media_type = _KIND_TYPES.get(str(item.get("kind"))) or (
+            mimetypes.guess_type(str(filename))[0] or "application/octet-stream"
+        )
     quoted = quote(str(filename)[:200], safe="")
     disposition = "inline" if media_type in _INLINE_TYPES else "attachment"
     if disposition == "attachment":

@@ -47,8 +47,25 @@ class ConversationOut(BaseModel):
     updated_at: datetime = Field(description="when the state last changed (waiting since)")
 
 
+class ConversationItem(ConversationOut):
+    """A conversation in the queue or in an agent's list, with what the console shows."""
+
+    customer_name: str | None = None
+    contract_number: str | None = None
+    last_message: str | None = Field(
+        default=None, description="the newest message's text, at most 200 characters"
+    )
+    last_message_from: Literal["customer", "bot", "agent", "system"] | None = None
+    waiting_seconds: int = Field(default=0, description="since the state last changed")
+    slots: dict[str, Any] = Field(default_factory=dict, description="the details the bot collected")
+    awaiting_reply: bool = Field(
+        default=False,
+        description="the customer wrote after the last agent's message (waits for a person)",
+    )
+
+
 class ConversationList(BaseModel):
-    items: list[ConversationOut]
+    items: list[ConversationItem]
 
 
 class AttachmentOut(BaseModel):
@@ -93,11 +110,22 @@ class MessageList(BaseModel):
     items: list[MessageOut]
 
 
+class NoteOut(BaseModel):
+    id: int
+    author_id: int | None
+    author_name: str | None = Field(description="the author's display name, else their e-mail")
+    text: str
+    created_at: datetime
+
+
 class ConversationDetail(BaseModel):
     conversation: ConversationOut
     bot: BotState = Field(description="the flow the bot was in and the slots it collected")
     customer: CustomerSummary | None
     messages: list[MessageOut]
+    notes: list[NoteOut] = Field(
+        default_factory=list, description="the agents' internal notes; the customer never sees them"
+    )
 
 
 class MessageCreated(BaseModel):

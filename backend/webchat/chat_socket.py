@@ -11,33 +11,48 @@ identification lapses (backend/webchat/identity.py).
 What the widget receives is always "the transcript after the last seq sent": the replies of its
 own turns, an agent's replies and notices, and the messages of the visitor's other tabs. The
 socket catches up after each turn, on each event of the conversation's Redis channel (so a
-message written by another process arrives at once) and on each ping (the safety net when an
-event is missed)."""
+message written by another process arrives at once; the process's one subscriber,
+backend/webchat/live.py, hands the events to the socket) and on each ping (the safety net when an
+event is missed). Typing indicators travel the same channel but are not stored: the bot's around
+each turn, the agent's from the console, the visitor's to the console.
+
+Identification needs the visitor's consent to the processing of personal data first (the
+`consent` frame, stored once on the conversation and audited)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
 from starlette.websockets import WebSocketState
 
+from backend.audit import service as audit
+from backend.clock import utcnow
 from backend.context import current_request
+from backend.db import unit_of_work
 from backend.errors import error_key
 from backend.i18n import catalog
 from backend.logging import get_logger
-from backend.models import MessageDirection, MessageSender
+from backend.models import ConversationState, MessageDirection, MessageSender
 from backend.state import Resources
-from backend.webchat import history, identity, protocol
+from backend.webchat import files, history, identity, live, protocol
 from backend.webchat import session as webchat_session
-from backend.webchat.errors import InvalidCustomerToken, NotACustomerToken
+from backend.webchat.errors import (
+    ConsentRequired,
+    FileNotFound,
+    InvalidCustomerToken,
+    NotACustomerToken,
+)
 from backend.webchat.limits import ConnectionSlot, MessageRate
 from backend.webchat.nlu_endpoints import nlu_holder
 from dialogs.engine import Engine
 from dialogs.handover import EVENTS_CHANNEL
-from dialogs.types import Inbound
+from dialogs.types import Attachment, Inbound
 
 log = get_logger(__name__)
 router = APIRouter()
@@ -50,6 +65,10 @@ ERROR_TEXTS = {
 }
 # Query parameters that would put a secret in the URL (and so in access logs): refused.
 _URL_SECRETS = ("session_token", "token", "visitor_token", "access_token")
+CONSENT = "conversation.consent"
+# A visitor's typing frames count at most once per this many seconds; more are dropped.
+TYPING_INTERVAL_S = 2.0
+_HELD = (ConversationState.waiting_agent.value, ConversationState.agent.value)
 
 
 class _Closed(Exception):
@@ -92,9 +111,23 @@ class ChatConnection:
         self.send_lock = asyncio.Lock()
         self.listener: asyncio.Task[None] | None = None
         self.identity: identity.Identity | None = None  # whom the turns speak for
+        self.consented = False
+        # an agent has the conversation (the bot does not answer, so no bot typing): the
+        # state at the start, then as the hand-over notices sent say
+        self.held = False
+        self.typed_at = 0.0
 
     async def send(self, frame: dict[str, Any]) -> None:
-        await self.ws.send_text(json.dumps(frame, ensure_ascii=False))
+        """One frame, or WebSocketDisconnect when the visitor has gone (Starlette raises a
+        RuntimeError for a send after the close, the server an OSError for a dropped
+        transport): the socket's loop ends the connection on it."""
+        ws = self.ws
+        if not (ws.client_state is ws.application_state is WebSocketState.CONNECTED):
+            raise WebSocketDisconnect(1006)
+        try:
+            await ws.send_text(json.dumps(frame, ensure_ascii=False))
+        except (RuntimeError, OSError) as exc:
+            raise WebSocketDisconnect(1006) from exc
 
     async def send_error(
         self, code: str, client_msg_id: str | None = None, *, text_key: str | None = None
@@ -105,12 +138,22 @@ class ChatConnection:
 
     async def start(self) -> None:
         async with self.resources.sessionmaker() as session:
-            found = await history.conversation_of(session, self.chat_id)
+            found = await history.visitor_conversation(session, self.chat_id)
         if found is not None:
-            self.conversation_id, self.sent_seq = found
+            self.conversation_id, self.sent_seq = found.id, found.last_seq
+            self.held = found.state.value in _HELD
+            self.consented = found.consented
             self._listen()
+        policy = self.settings.privacy_policy_url or None
         async with self.send_lock:
-            await self.send(protocol.ready(self.conversation_id, self.sent_seq))
+            await self.send(
+                protocol.ready(
+                    self.conversation_id,
+                    self.sent_seq,
+                    consented=self.consented,
+                    policy_url=policy,
+                )
+            )
 
     async def catch_up(self) -> None:
         """Send every row after the last one sent, in order."""
@@ -131,6 +174,8 @@ class ChatConnection:
                     )
                     if frame is not None:
                         await self.send(frame)
+                        if frame.get("kind") == "handover":
+                            self.held = frame.get("state") in _HELD
                     self.sent_seq = row.id
                 if len(rows) < history.PAGE:
                     return
@@ -158,15 +203,68 @@ class ChatConnection:
             await self.identify(frame)
         elif isinstance(frame, protocol.LogoutFrame):
             await self.end_identity("logout")
+        elif isinstance(frame, protocol.ConsentFrame):
+            await self.consent()
+        elif isinstance(frame, protocol.TypingFrame):
+            await self.typing()
         else:  # a second auth frame
             await self.send_error("bad_frame")
+
+    async def _attachment(self, file_id: str) -> Attachment | None:
+        """The visitor's upload as the engine's attachment; None when it is not in this
+        visitor's conversation."""
+        async with self.resources.sessionmaker() as session:
+            if self.conversation_id is None:
+                found = await history.visitor_conversation(session, self.chat_id)
+                if found is None:
+                    return None
+                self.conversation_id = found.id
+                self._listen()
+            row = await files.load_file(session, self.conversation_id, file_id)
+        if row is None:
+            return None
+        return Attachment(
+            kind=files.kind_of(row.content_type),
+            file_id=protocol.WEB_FILE_PREFIX + row.public_id,
+            filename=row.filename,
+            content_type=row.content_type,
+            size=row.size,
+        )
 
     async def message(self, frame: protocol.MessageFrame) -> None:
         if not self.rate.admit():
             await self.send_error("rate_limited", frame.client_msg_id)
             return
+        attachments: tuple[Attachment, ...] = ()
+        if frame.file_id is not None:
+            attachment = await self._attachment(frame.file_id)
+            if attachment is None:
+                code = FileNotFound.code
+                await self.send_error(code, frame.client_msg_id, text_key=error_key(code))
+                return
+            attachments = (attachment,)
         customer_id = await self.customer_id()
         engine = await engine_for(self.ws, self.resources)
+        bot_typing = not self.held
+        if bot_typing:
+            async with self.send_lock:
+                await self.send(protocol.typing("bot", None, True))
+        try:
+            await self._turn(engine, frame, customer_id, attachments)
+        finally:
+            if bot_typing:
+                # a visitor who closed the tab mid-turn has no indicator to turn off
+                with contextlib.suppress(WebSocketDisconnect):
+                    async with self.send_lock:
+                        await self.send(protocol.typing("bot", None, False))
+
+    async def _turn(
+        self,
+        engine: Engine,
+        frame: protocol.MessageFrame,
+        customer_id: int | None,
+        attachments: tuple[Attachment, ...],
+    ) -> None:
         await engine.handle(
             Inbound(
                 channel="webchat",
@@ -176,6 +274,7 @@ class ChatConnection:
                 locale=self.requested_locale,
                 text=frame.text,
                 payload=frame.payload,
+                attachments=attachments,
             )
         )
         async with self.resources.sessionmaker() as session:
@@ -193,11 +292,65 @@ class ChatConnection:
                 await self.send(protocol.ack(frame.client_msg_id, seq))
         await self.catch_up()
 
+    async def consent(self) -> None:
+        """The visitor agrees to the processing of personal data: stored on the conversation
+        (created if need be) the first time, with its audit row; answered every time."""
+        async with unit_of_work(self.resources.sessionmaker) as session:
+            conversation_id = await history.ensure_conversation(
+                session, self.chat_id, self.locale if self.requested_locale else None
+            )
+            if await history.record_consent(session, conversation_id, utcnow()):
+                await audit.record(
+                    session,
+                    CONSENT,
+                    None,
+                    "conversation",
+                    conversation_id,
+                    policy_url=self.settings.privacy_policy_url or None,
+                )
+        self.consented = True
+        if self.conversation_id is None:
+            self.conversation_id = conversation_id
+            self._listen()
+        async with self.send_lock:
+            await self.send(protocol.consented())
+
+    async def _has_consented(self) -> bool:
+        """Consent given on this socket, or since on another tab of the visitor."""
+        if not self.consented and self.conversation_id is None:
+            async with self.resources.sessionmaker() as session:
+                found = await history.visitor_conversation(session, self.chat_id)
+            self.consented = found is not None and found.consented
+        elif not self.consented and self.conversation_id is not None:
+            async with self.resources.sessionmaker() as session:
+                self.consented = await history.has_consented(session, self.conversation_id)
+        return self.consented
+
+    async def typing(self) -> None:
+        """Tell the agent's console that the visitor is typing: at most one per interval,
+        dropped silently beyond it, and before the first message (no conversation yet)."""
+        now = time.monotonic()
+        if self.conversation_id is None or now - self.typed_at < TYPING_INTERVAL_S:
+            return
+        self.typed_at = now
+        event = {"type": "typing", "conversation_id": self.conversation_id,
+                 "from": "customer", "name": None}  # fmt: skip
+        try:
+            await self.resources.redis.publish(
+                EVENTS_CHANNEL.format(self.conversation_id), json.dumps(event)
+            )
+        except RedisError:  # an indicator, not a message: nothing to keep
+            log.warning("webchat.typing_not_published", conversation_id=self.conversation_id)
+
     async def identify(self, frame: protocol.IdentifyFrame) -> None:
         """Speak for the token's customer from the next turn on; a refused token changes
         nothing (a socket identified before stays so)."""
         if not self.rate.admit():
             await self.send_error("rate_limited")
+            return
+        if not await self._has_consented():
+            code = ConsentRequired.code
+            await self.send_error(code, text_key=error_key(code))
             return
         try:
             self.identity, name = await identity.identify(
@@ -230,23 +383,37 @@ class ChatConnection:
 
     def _listen(self) -> None:
         if self.listener is None and self.conversation_id is not None:
-            self.listener = asyncio.create_task(self._events(self.conversation_id))
+            hub = live.hub_of(self.ws.app.state, self.resources.redis)
+            # subscribed now, not in the task: an event right after this turn is not missed
+            subscription = hub.open(EVENTS_CHANNEL.format(self.conversation_id))
+            self.listener = asyncio.create_task(self._events(subscription))
 
-    async def _events(self, conversation_id: int) -> None:
-        """Catch up on every event of the conversation's channel, whichever process wrote."""
-        pubsub = self.resources.redis.pubsub()
+    async def _events(self, subscription: live.Subscription) -> None:
+        """Catch up on every event of the conversation's channel, whichever process wrote;
+        show the agent's typing."""
         try:
-            await pubsub.subscribe(EVENTS_CHANNEL.format(conversation_id))
-            async for event in pubsub.listen():
-                if event.get("type") == "message":
-                    await self.catch_up()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the pings still catch up
-            log.warning("webchat.events_failed", conversation_id=conversation_id)
+            async for event in subscription:
+                try:
+                    if event.get("type") == "typing":
+                        await self._typing_event(event)
+                    else:
+                        await self.catch_up()
+                except (WebSocketDisconnect, RuntimeError):
+                    return  # the socket is gone; its loop ends the connection
+                except Exception:  # the pings still catch up
+                    log.warning("webchat.event_failed", conversation_id=self.conversation_id)
         finally:
-            with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+            subscription.close()
+
+    async def _typing_event(self, event: dict[str, Any]) -> None:
+        if event.get("from") != "agent":
+            return  # the visitor's own typing is for the console
+        name = event.get("name")
+        on = event.get("on", True)
+        async with self.send_lock:
+            await self.send(
+                protocol.typing("agent", name if isinstance(name, str) else None, on is not False)
+            )
 
     async def close(self) -> None:
         if self.listener is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from backend.errors import (
+    AppError,
     DomainError,
     Forbidden,
     InvalidToken,
@@ -53,3 +54,45 @@ class NotACustomerToken(WebchatError, Forbidden):
 
     code = "identify_not_customer"
     detail = "only a customer's access token identifies a web chat visitor"
+
+
+class ConsentRequired(WebchatError, Forbidden):
+    """`identify` before the visitor agreed to the processing of personal data (152-FZ): the
+    widget asks first (the `consent` frame)."""
+
+    code = "consent_required"
+    detail = "the visitor has not agreed to the processing of personal data yet"
+
+
+class VisitorTokenInvalid(WebchatError, InvalidToken):
+    code = "visitor_token_invalid"
+    detail = "a valid X-Visitor-Token header is required"
+
+
+class FileNotFound(WebchatError, NotFound):
+    """No such upload in this visitor's conversation (another visitor's is not found either)."""
+
+    code = "file_not_found"
+    detail = "no such file in this conversation"
+
+
+class FileTooLarge(WebchatError, AppError):
+    code = "file_too_large"
+    status = 413
+    detail = "the file is larger than allowed"
+
+
+class FileTypeNotAllowed(WebchatError, AppError):
+    code = "file_type_not_allowed"
+    status = 415
+    detail = "only JPEG, PNG, WebP, GIF, PDF and plain text files are accepted"
+
+
+class NoFile(WebchatError, ValidationFailed):
+    code = "file_missing"
+    detail = "send one file in the multipart field 'file'"
+
+
+class CannedResponseNotFound(WebchatError, NotFound):
+    code = "canned_response_not_found"
+    detail = "no such canned response (or it is switched off)"

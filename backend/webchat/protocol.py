@@ -20,6 +20,10 @@ CLOSE_ORIGIN = 4403  # the page's Origin is not in WIDGET_ORIGINS
 CLOSE_IDLE = 4408  # no frame, not even a ping, for WEBCHAT_IDLE_SECONDS
 CLOSE_RATE = 4429  # too many sockets from one address
 CLIENT_MSG_ID = r"^[A-Za-z0-9_-]{1,64}$"
+# An attachment's public id (backend/webchat/files.py): token_urlsafe(32).
+FILE_ID = r"^[A-Za-z0-9_-]{43}$"
+# The transcript names a widget attachment "web:<public id>" (a Telegram one by its file_id).
+WEB_FILE_PREFIX = "web:"
 # What the customer sees of the transcript: not a staff-only row (internal notes, later).
 _SHOWN_SENDERS = (MessageSender.bot, MessageSender.agent, MessageSender.system)
 
@@ -37,14 +41,19 @@ class AuthFrame(_Frame):
 class MessageFrame(_Frame):
     type: Literal["message"]
     client_msg_id: str = Field(pattern=CLIENT_MSG_ID)
-    # One of the two: typed text, or a button's payload from an earlier message frame.
+    # Typed text, a button's payload from an earlier message frame, or an uploaded file
+    # (POST /api/v1/webchat/files) with the text as its optional caption.
     text: str | None = Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS)
     payload: str | None = Field(default=None, min_length=1, max_length=MAX_PAYLOAD_BYTES)
+    file_id: str | None = Field(default=None, pattern=FILE_ID)
 
     @model_validator(mode="after")
-    def _text_or_payload(self) -> MessageFrame:
-        if (self.text is None) == (self.payload is None):
-            raise ValueError("a message has either text or payload")
+    def _one_kind(self) -> MessageFrame:
+        if self.payload is not None:
+            if self.text is not None or self.file_id is not None:
+                raise ValueError("a button's payload comes alone")
+        elif self.text is None and self.file_id is None:
+            raise ValueError("a message has text, a payload or a file")
         return self
 
 
@@ -68,7 +77,28 @@ class LogoutFrame(_Frame):
     type: Literal["logout"]
 
 
-Frame = AuthFrame | MessageFrame | ResumeFrame | PingFrame | IdentifyFrame | LogoutFrame
+class ConsentFrame(_Frame):
+    """The visitor agreed to the processing of personal data (152-FZ); asked before identify."""
+
+    type: Literal["consent"]
+
+
+class TypingFrame(_Frame):
+    """The visitor is typing (for the agent's console)."""
+
+    type: Literal["typing"]
+
+
+Frame = (
+    AuthFrame
+    | MessageFrame
+    | ResumeFrame
+    | PingFrame
+    | IdentifyFrame
+    | LogoutFrame
+    | ConsentFrame
+    | TypingFrame
+)
 ClientFrame = Annotated[Frame, Field(discriminator="type")]
 _client_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 
@@ -101,8 +131,22 @@ def _client_msg_id_of(raw: str) -> str | None:
 # --- server frames ----------------------------------------------------------------------------
 
 
-def ready(conversation_id: int | None, last_seq: int) -> dict[str, Any]:
-    return {"type": "ready", "conversation_id": conversation_id, "last_seq": last_seq}
+def ready(
+    conversation_id: int | None, last_seq: int, *, consented: bool, policy_url: str | None
+) -> dict[str, Any]:
+    """`consented`: the visitor has agreed before (the widget does not ask again);
+    `policy_url`: the provider's policy to link when it asks (PRIVACY_POLICY_URL)."""
+    return {"type": "ready", "conversation_id": conversation_id, "last_seq": last_seq,
+            "consented": consented, "policy_url": policy_url}  # fmt: skip
+
+
+def consented() -> dict[str, Any]:
+    return {"type": "consented"}
+
+
+def typing(sender: Literal["bot", "agent"], name: str | None, on: bool) -> dict[str, Any]:
+    """Someone on the provider's side is writing: the bot during a turn, or the agent."""
+    return {"type": "typing", "from": sender, "name": name, "on": on}
 
 
 def ack(client_msg_id: str, seq: int) -> dict[str, Any]:
@@ -146,6 +190,9 @@ def message(
                                  "client_msg_id": external_id}  # fmt: skip
         if isinstance(payload.get("button"), str):
             frame["payload"] = payload["button"]
+        attachment = _web_attachment(payload)
+        if attachment is not None:
+            frame.update(kind="attachment", **attachment)
         return frame
     item = payload.get("item")
     if not isinstance(item, dict) or sender not in _SHOWN_SENDERS:
@@ -153,3 +200,21 @@ def message(
     # the Telegram invoice arguments are the bot's business, not the widget's
     shown = {k: v for k, v in item.items() if k != "telegram"}
     return {"type": "message", "seq": seq, "from": sender.value, **shown}
+
+
+def _web_attachment(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The first widget attachment of an inbound row, as the echo frame names it (the public
+    id the widget downloads it by)."""
+    attachments = payload.get("attachments")
+    if not isinstance(attachments, list):
+        return None
+    for entry in attachments:
+        file_id = entry.get("file_id") if isinstance(entry, dict) else None
+        if isinstance(file_id, str) and file_id.startswith(WEB_FILE_PREFIX):
+            return {
+                "file_id": file_id.removeprefix(WEB_FILE_PREFIX),
+                "filename": entry.get("filename"),
+                "content_type": entry.get("content_type"),
+                "size": entry.get("size"),
+            }
+    return None

@@ -33,6 +33,7 @@ class ChatServer:
     base_url: str
     resources: Resources
     http: AsyncClient
+    app: FastAPI
 
     @property
     def ws_url(self) -> str:
@@ -89,6 +90,12 @@ async def recv_until(
     return frames
 
 
+def turn_done(frames: list[dict[str, Any]]) -> bool:
+    """A turn's frames are all in: the bot has answered and stopped typing."""
+    answered = any(f["type"] == "message" and f["from"] == "bot" for f in frames)
+    return answered and any(f["type"] == "typing" and f["on"] is False for f in frames)
+
+
 async def quiet(ws: ClientConnection, seconds: float = 0.3) -> list[dict[str, Any]]:
     """Whatever arrives within `seconds` (nothing, usually)."""
     frames = []
@@ -120,4 +127,4 @@ async def serve_chat(resources: Resources, overrides: dict[str, Any]) -> AsyncIt
         return app
 
     async with serve(make) as (app, base_url), AsyncClient(base_url=base_url) as http:
-        yield ChatServer(base_url=base_url, resources=app.state.resources, http=http)
+        yield ChatServer(base_url=base_url, resources=app.state.resources, http=http, app=app)

@@ -17,7 +17,7 @@ from backend.auth.tokens import encode_token
 from backend.i18n import t
 from backend.models import AuditEntry, Conversation, Role
 from dialogs.access import DETACHED
-from tests.backend.webchat.conftest import quiet, recv, recv_until, send
+from tests.backend.webchat.conftest import quiet, recv, recv_until, send, turn_done
 from tests.factories import access_token_for, auth_header, make_customer, make_user
 
 SIGN_IN = t("dialogs-identify-webchat", "en")
@@ -36,14 +36,16 @@ async def _ask_balance(ws, client_msg_id: str) -> tuple[list[dict], str]:
     """Send "what is my balance": every frame up to the bot's answer, and that answer."""
     await send(ws, {"type": "message", "client_msg_id": client_msg_id,
                     "text": "what is my balance"})  # fmt: skip
-    frames = await recv_until(
-        ws, lambda fs: any(f["type"] == "message" and f["from"] == "bot" for f in fs)
-    )
+    frames = await recv_until(ws, turn_done)
     bot = next(f for f in frames if f["type"] == "message" and f["from"] == "bot")
     return frames, bot["text"]
 
 
 async def _identify(ws, token: str) -> dict:
+    """Consent (asked before any identification; a repeat is answered all the same), then
+    identify: the answer to the identify frame."""
+    await send(ws, {"type": "consent"})
+    assert await recv(ws) == {"type": "consented"}
     await send(ws, {"type": "identify", "access_token": token})
     return await recv(ws)
 

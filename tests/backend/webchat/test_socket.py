@@ -17,12 +17,13 @@ from backend.models import ConversationMessage, MessageSender
 from dialogs import transcript
 from dialogs.handover import EVENTS_CHANNEL
 from dialogs.types import Text
-from tests.backend.webchat.conftest import ORIGIN, quiet, recv, recv_until, send
+from tests.backend.webchat.conftest import ORIGIN, quiet, recv, recv_until, send, turn_done
 
 
 def _acked(frames: list[dict], client_msg_id: str) -> bool:
+    """The turn is over: acked, answered, and the bot has stopped typing."""
     acked = any(f["type"] == "ack" and f["client_msg_id"] == client_msg_id for f in frames)
-    return acked and any(f["type"] == "message" and f["from"] == "bot" for f in frames)
+    return acked and turn_done(frames)
 
 
 async def _close_code(ws, seconds: float = 5) -> int:
@@ -93,9 +94,13 @@ async def test_the_apps_own_origin_outside_production(settings):
 
 async def test_a_message_is_acked_with_its_seq_and_answered(chat_server):
     async with chat_server() as server, server.chat(locale="en") as (ws, _, ready):
-        assert ready == {"type": "ready", "conversation_id": None, "last_seq": 0}
+        assert ready == {"type": "ready", "conversation_id": None, "last_seq": 0,
+                         "consented": False, "policy_url": None}  # fmt: skip
         await send(ws, {"type": "message", "client_msg_id": "m1", "text": "what is my balance"})
         frames = await recv_until(ws, lambda fs: _acked(fs, "m1"))
+        # the bot types from the start of the turn until its answers are out
+        assert frames[0] == {"type": "typing", "from": "bot", "name": None, "on": True}
+        assert frames[-1] == {"type": "typing", "from": "bot", "name": None, "on": False}
         ack = next(f for f in frames if f["type"] == "ack")
         bot = [f for f in frames if f["type"] == "message" and f["from"] == "bot"]
         assert all(f["seq"] > ack["seq"] for f in bot)
@@ -128,8 +133,10 @@ async def test_the_same_client_msg_id_runs_once(chat_server):
         first = await recv_until(ws, lambda fs: _acked(fs, "same-1"))
         count = await _message_count(server.resources)
         await send(ws, frame)
-        again = await recv_until(ws, lambda fs: any(f["type"] == "ack" for f in fs))
-        assert again[0] == next(f for f in first if f["type"] == "ack")
+        again = await recv_until(ws, lambda fs: any(f.get("on") is False for f in fs))
+        assert [f for f in again if f["type"] != "typing"] == [
+            next(f for f in first if f["type"] == "ack")
+        ]
         assert await quiet(ws) == []  # nothing new to send: nothing ran
         assert await _message_count(server.resources) == count
 
