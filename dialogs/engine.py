@@ -255,7 +255,7 @@ class Engine:
             identify = self.registry.get(IDENTIFY)
             assert identify is not None
             state.start(IDENTIFY, "link", {"then": flow.name})
-            return await identify.ask(ctx, state)
+            return [*await flow.before_identify(ctx), *await identify.ask(ctx, state)]
         if not flow.keeps_state:
             state.finish()  # a new request replaces the flow in progress
         return await flow.start(ctx, state, turn)

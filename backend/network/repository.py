@@ -28,6 +28,17 @@ async def open_outage_for(
     )
 
 
+async def open_outages(session: AsyncSession, limit: int) -> list[Outage]:
+    """The open outages, the most recent first (what an anonymous visitor may be told)."""
+    rows = await session.scalars(
+        select(Outage)
+        .where(Outage.status == OutageStatus.open)
+        .order_by(Outage.started_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
 async def subscribe(
     session: AsyncSession,
     outage_id: int,

@@ -34,6 +34,12 @@ async def outage_for_customer(session: AsyncSession, customer: Customer) -> Outa
     return OutageInfo(outage.id, outage.title, outage.started_at, outage.expected_fix_at)
 
 
+async def open_outages(session: AsyncSession, limit: int = 5) -> list[OutageInfo]:
+    """The open outages anywhere in the network, for a visitor who has not said who they are."""
+    rows = await repository.open_outages(session, limit)
+    return [OutageInfo(o.id, o.title, o.started_at, o.expected_fix_at) for o in rows]
+
+
 async def subscribe_to_fix(
     session: AsyncSession, outage_id: int, customer_id: int, conversation_id: int | None = None
 ) -> None:

@@ -60,6 +60,11 @@ class Flow(ABC):
         """The question of `state.step`, again."""
         return []
 
+    async def before_identify(self, ctx: TurnContext) -> list[Outbound]:
+        """What an anonymous visitor is told before the engine asks who they are (a flow that
+        needs a customer); most flows have nothing to say without the account."""
+        return []
+
     async def handle(
         self, ctx: TurnContext, state: FlowState, turn: TurnInput
     ) -> list[Outbound] | None:

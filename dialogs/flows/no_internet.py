@@ -85,6 +85,22 @@ class NoInternetFlow(Flow):
                 return await self.ask(ctx, state)
         return await self._after_account(ctx, state)
 
+    async def before_identify(self, ctx: TurnContext) -> list[Outbound]:
+        """An anonymous visitor hears the known outages at once; their own line needs the
+        account."""
+        outages = await network.open_outages(ctx.session)
+        if not outages:
+            return [say(ctx.t("dialogs-support-noinet-anonymous-none"))]
+        lines = [
+            ctx.t(
+                "dialogs-support-noinet-anonymous-item",
+                title=o.title,
+                time=self._eta(ctx, o.expected_fix_at.isoformat()) if o.expected_fix_at else "-",
+            )
+            for o in outages
+        ]
+        return [say("\n".join([ctx.t("dialogs-support-noinet-anonymous-outages"), *lines]))]
+
     async def _active_freeze(self, ctx: TurnContext) -> tuple[int, str] | None:
         assert ctx.customer_id is not None
         found = await suspensions.list_for_customer(

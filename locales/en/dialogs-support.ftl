@@ -38,6 +38,9 @@ dialogs-support-noinet-unfreeze-failed = The service could not be unfrozen: the 
 dialogs-support-noinet-outage = There is an outage at your node: { $title }. Expected fix by { $time }. Shall I tell you when it is fixed?
 # $title (string)
 dialogs-support-noinet-outage-no-eta = There is an outage at your node: { $title }. We are fixing it. Shall I tell you when it is fixed?
+dialogs-support-noinet-anonymous-outages = Known outages in our network right now:
+dialogs-support-noinet-anonymous-item = • { $title } (expected fix: { $time })
+dialogs-support-noinet-anonymous-none = There are no outages in our network right now.
 dialogs-support-noinet-subscribed = OK, I will let you know as soon as it is fixed.
 dialogs-support-noinet-not-subscribed = OK. If anything changes, write to me.
 dialogs-support-noinet-router = Let's check. Restart your router: unplug it for 30 seconds, plug it back in and wait 2 minutes. Does it work now?

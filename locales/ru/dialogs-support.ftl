@@ -39,6 +39,9 @@ dialogs-support-noinet-unfreeze-failed = Не получилось размор�
 dialogs-support-noinet-outage = Авария на узле: { $title }. Ориентир { $time }. Сообщить, когда починят?
 # $title (string)
 dialogs-support-noinet-outage-no-eta = Авария на узле: { $title }. Уже устраняем. Сообщить, когда починят?
+dialogs-support-noinet-anonymous-outages = Сейчас в сети известны аварии:
+dialogs-support-noinet-anonymous-item = • { $title } (ориентир: { $time })
+dialogs-support-noinet-anonymous-none = Сейчас аварий в нашей сети нет.
 dialogs-support-noinet-subscribed = Хорошо, сообщу, как только починят.
 dialogs-support-noinet-not-subscribed = Хорошо. Если что-то изменится — пишите.
 dialogs-support-noinet-router = Давайте проверим. Перезагрузите роутер: выключите его из розетки на 30 секунд и включите снова, подождите 2 минуты. Заработало?

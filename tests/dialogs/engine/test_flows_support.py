@@ -129,6 +129,25 @@ async def test_no_internet_debt_then_not_the_balance(engine: Engine, session) ->
 
 
 @pytest.mark.parametrize("locale", LOCALES)
+async def test_no_internet_anonymous_hears_the_outages_then_is_asked_to_sign_in(
+    engine: Engine, session, locale: str
+) -> None:
+    chat = Chat(engine, channel="webchat", chat_id="visitor-outage", locale=locale)
+    replies = await chat.say("не работает интернет" if locale == "ru" else "internet is down")
+    assert t("dialogs-support-noinet-anonymous-none", locale) in texts(replies)
+    assert t("dialogs-identify-webchat", locale) in texts(replies)
+
+    await network.open_outage(session, title="OLT-9 Заречье", area="south", node=None)
+    await session.commit()
+    other = Chat(engine, channel="webchat", chat_id="visitor-outage-2", locale=locale)
+    replies = await other.say("не работает интернет" if locale == "ru" else "internet is down")
+    text = texts(replies)
+    assert t("dialogs-support-noinet-anonymous-outages", locale) in text
+    assert "OLT-9 Заречье" in text
+    assert t("dialogs-identify-webchat", locale) in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 async def test_no_internet_outage_subscribes_to_fix(
     engine: Engine, session, resources: Resources, locale: str
 ) -> None:
