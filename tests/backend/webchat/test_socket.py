@@ -9,11 +9,14 @@ import functools
 import json
 
 import pytest
+from fastapi import WebSocketDisconnect
 from sqlalchemy import func, select
+from starlette.websockets import WebSocketState
 from websockets.exceptions import ConnectionClosed
 
 from backend.db import unit_of_work
 from backend.models import ConversationMessage, MessageSender
+from backend.webchat.chat_socket import ChatConnection
 from dialogs import transcript
 from dialogs.handover import EVENTS_CHANNEL
 from dialogs.types import Text
@@ -264,3 +267,36 @@ async def test_sockets_per_address_are_limited(chat_server):
 async def test_origin_entries_match_without_trailing_slash(chat_server):
     async with chat_server(widget_origins=[ORIGIN + "/"]) as server, server.chat() as (_, _s, r):
         assert r["type"] == "ready"
+
+
+class _GoneSocket:
+    """A unit stand-in for a Starlette WebSocket whose visitor has left."""
+
+    def __init__(self, client_state: WebSocketState, error: Exception | None = None) -> None:
+        self.client_state = client_state
+        self.application_state = WebSocketState.CONNECTED
+        self.error = error
+        self.sent: list[str] = []
+
+    async def send_text(self, text: str) -> None:
+        if self.error is not None:
+            raise self.error
+        self.sent.append(text)
+
+
+@pytest.mark.parametrize(
+    "gone",
+    [
+        _GoneSocket(WebSocketState.DISCONNECTED),
+        _GoneSocket(WebSocketState.CONNECTED, RuntimeError("Cannot call send once closed")),
+        _GoneSocket(WebSocketState.CONNECTED, OSError("transport closed")),
+    ],
+)
+async def test_a_send_after_the_visitor_left_ends_the_connection_quietly(gone) -> None:
+    """A tab closed mid-turn: the bot's last frames (the typing indicator's "off") end the
+    connection as a disconnect, which the socket's loop expects, never as a traceback."""
+    connection = ChatConnection.__new__(ChatConnection)
+    connection.ws = gone
+    with pytest.raises(WebSocketDisconnect):
+        await connection.send({"type": "pong"})
+    assert gone.sent == []
