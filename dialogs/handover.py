@@ -364,7 +364,12 @@ async def transfer(
     )
     if not moved:
         raise ConversationChanged()
-    notice = HandoverNotice(state="agent", text=_t(conv, "dialogs-handover-transferred", settings))
+    text = (
+        _t(conv, "dialogs-handover-transferred-named", settings, name=target.display_name)
+        if target.display_name
+        else _t(conv, "dialogs-handover-transferred", settings)
+    )
+    notice = HandoverNotice(state="agent", text=text)
     await _deliver(session, conv, notice, MessageSender.system, actor)
     await audit.record(
         session,

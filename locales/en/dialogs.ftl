@@ -100,6 +100,7 @@ dialogs-handover-still-waiting = An operator will answer soon and will see your 
 dialogs-handover-agent-joined = An operator has joined the conversation.
 dialogs-handover-agent-joined-named = Operator { $name } has joined the conversation.
 dialogs-handover-transferred = Another operator has taken over the conversation and sees everything so far.
+dialogs-handover-transferred-named = Operator { $name } has taken over the conversation and sees everything so far.
 dialogs-handover-released = The operator has finished. I am back — how can I help?
 dialogs-handover-closed = The conversation is closed. Write any time if you need anything else.
 

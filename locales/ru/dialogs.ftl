@@ -101,6 +101,7 @@ dialogs-handover-still-waiting = Оператор скоро ответит — 
 dialogs-handover-agent-joined = Оператор подключился к разговору.
 dialogs-handover-agent-joined-named = К разговору подключился оператор { $name }.
 dialogs-handover-transferred = Разговор передан другому оператору — он видит всю переписку.
+dialogs-handover-transferred-named = Разговор передан оператору { $name } — он видит всю переписку.
 dialogs-handover-released = Оператор завершил разговор. Я снова на связи — чем помочь?
 dialogs-handover-closed = Разговор завершён. Если что-то ещё — просто напишите.
 

@@ -63,8 +63,10 @@ const PD = (() => {
     setTimeout(() => (window.location.href = "/agent/login"), 800);
   }
 
-  async function api(method, path, data, retried) {
-    const headers = { Accept: "application/json" };
+  /* options.headers: extra request headers (e.g. Idempotency-Key). */
+  async function api(method, path, data, options) {
+    options = options || {};
+    const headers = { Accept: "application/json", ...(options.headers || {}) };
     if (method !== "GET") headers["X-CSRF-Token"] = cookie("pd_csrf");
     if (data !== undefined) headers["Content-Type"] = "application/json";
     let response;
@@ -79,8 +81,8 @@ const PD = (() => {
       toast(t("console-error-network"), true);
       throw new ApiError(0, { error: "network", detail: String(err) });
     }
-    if (response.status === 401 && !retried) {
-      if (await refreshSession()) return api(method, path, data, true);
+    if (response.status === 401 && !options.retried) {
+      if (await refreshSession()) return api(method, path, data, { ...options, retried: true });
       sessionEnded();
     }
     let payload = null;
@@ -93,6 +95,13 @@ const PD = (() => {
     }
     if (!response.ok) throw new ApiError(response.status, payload);
     return payload;
+  }
+
+  /* A random key for Idempotency-Key (getRandomValues works outside secure contexts too). */
+  function randomKey() {
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   let toastTimer = null;
@@ -318,7 +327,7 @@ const PD = (() => {
   }
 
   return {
-    me, t, api, ApiError, el, toast, failed, money, parseAmount, when, duration, cookie,
+    me, t, api, ApiError, el, toast, randomKey, failed, money, parseAmount, when, duration, cookie,
     renderCard, setupSearch, setupPresence, setupShortcuts, refreshSession, sessionEnded,
   };
 })();

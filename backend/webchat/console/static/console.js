@@ -19,6 +19,7 @@
     socket: null,
     typingAt: 0,
     typingTimer: null,
+    paymentKey: null,   // {id, amount, key} of a payment link not yet confirmed sent
   };
 
   /* --- alerts: a beep (WebAudio, no file) and a desktop notification ---------------------- */
@@ -414,8 +415,16 @@
     const amount = PD.parseAmount($("payment-amount").value);
     if (amount === null) { toast(t("console-amount-invalid"), true); return; }
     const id = currentId();
+    // The endpoint requires Idempotency-Key: a retry of the same link (after a network error)
+    // keeps its key, so the customer never gets two payments for one click.
+    const pending = state.paymentKey;
+    if (!pending || pending.id !== id || pending.amount !== amount) {
+      state.paymentKey = { id, amount, key: PD.randomKey() };
+    }
     try {
-      await api("POST", `/agent/conversations/${id}/payment-link`, { amount });
+      await api("POST", `/agent/conversations/${id}/payment-link`, { amount },
+        { headers: { "Idempotency-Key": state.paymentKey.key } });
+      state.paymentKey = null;
       $("payment-dialog").close();
       $("payment-amount").value = "";
       toast(t("console-payment-sent"));
@@ -564,6 +573,18 @@
   $("close-form").addEventListener("submit", submitClose);
   $("ticket-form").addEventListener("submit", submitTicket);
   $("canned-filter").addEventListener("input", (e) => renderCanned(e.target.value));
+  // Keyboard-only use: Enter in the filter sends the first match, ArrowDown walks the list.
+  $("canned-filter").addEventListener("keydown", (e) => {
+    const first = $("canned-list").querySelector("[data-testid=canned-item]");
+    if (e.key === "Enter" && first) { e.preventDefault(); first.click(); }
+    if (e.key === "ArrowDown" && first) { e.preventDefault(); first.focus(); }
+  });
+  $("canned-list").addEventListener("keydown", (e) => {
+    const item = e.target.closest("[data-testid=canned-item]");
+    if (!item) return;
+    const next = e.key === "ArrowDown" ? item.nextElementSibling : e.key === "ArrowUp" ? item.previousElementSibling : null;
+    if (next && next.matches("[data-testid=canned-item]")) { e.preventDefault(); next.focus(); }
+  });
   $("composer").addEventListener("submit", (e) => { e.preventDefault(); send(); });
   $("reply").addEventListener("input", typing);
   $("reply").addEventListener("keydown", (e) => {
@@ -573,7 +594,9 @@
   PD.setupSearch(async (hit) => {
     try {
       state.card = await api("GET", `/agent/customers/${hit.id}/card`);
-      PD.renderCard(state.card, { onOpenConversation: openConversation, onSendDocument: sendDocument });
+      // Another customer's documents cannot go into this conversation: no send buttons then.
+      const own = state.current && state.current.conversation.customer_id === hit.id;
+      PD.renderCard(state.card, { onOpenConversation: openConversation, onSendDocument: own ? sendDocument : null });
     } catch (err) { failed(err); }
   });
   PD.setupPresence();
