@@ -77,6 +77,16 @@ async def sign_in(
     await expect(page.get_by_test_id("me")).to_have_text(name)
 
 
+async def until_true(page: Page, expression: str, seconds: float = 20) -> None:
+    """Poll a JavaScript expression until it is truthy. Not `page.wait_for_function`: that
+    evaluates a string with eval inside the page, which the console's CSP (script-src 'self')
+    refuses; `page.evaluate` goes through the DevTools protocol, outside the page's CSP."""
+    deadline = time.monotonic() + seconds
+    while not await page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {seconds}s: {expression}"
+        await asyncio.sleep(0.1)
+
+
 async def recv(ws: ClientConnection, seconds: float = 10) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), seconds))
     return data
@@ -127,7 +137,7 @@ async def test_an_agent_takes_over_a_web_chat_live(tmp_path: Path, browser) -> N
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         await sign_in(page, base)
         await expect(page.get_by_test_id("queue")).to_contain_text("Nobody is waiting.")
-        await page.wait_for_function("document.body.dataset.live === '1'")
+        await until_true(page, "document.body.dataset.live === '1'")
 
         ws = await customer_chat(client, base)
         try:
@@ -137,7 +147,7 @@ async def test_an_agent_takes_over_a_web_chat_live(tmp_path: Path, browser) -> N
             await expect(item).to_contain_text("Иванов Иван Иванович")
             await expect(item).to_contain_text("D-0001")
             await expect(item).to_contain_text("Web chat")
-            await page.wait_for_function("window.__notifications.length >= 1")
+            await until_true(page, "window.__notifications.length >= 1")
             assert await page.evaluate("window.__beeps") >= 1
             await expect(page.get_by_test_id("queue-count")).to_have_text("1")
             await item.click()

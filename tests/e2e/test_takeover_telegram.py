@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.test_console import RECORDER, sign_in
+from tests.e2e.test_console import RECORDER, sign_in, until_true
 from tests.ops.test_embedded import running_app
 from tests.support.telegram_standin import TelegramStandIn
 
@@ -65,7 +65,7 @@ async def test_an_agent_takes_over_a_telegram_chat(tmp_path: Path, browser) -> N
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
             await sign_in(page, base)
-            await page.wait_for_function("document.body.dataset.live === '1'")
+            await until_true(page, "document.body.dataset.live === '1'")
 
             # the customer asks for a person in Telegram; the queue shows it live
             standin.queue_update(standin.message(CHAT, "позовите оператора"))
@@ -73,7 +73,7 @@ async def test_an_agent_takes_over_a_telegram_chat(tmp_path: Path, browser) -> N
             await expect(item).to_have_count(1, timeout=20000)
             await expect(item).to_contain_text("Telegram")
             await expect(item).to_contain_text("D-0001")
-            await page.wait_for_function("window.__notifications.length >= 1")
+            await until_true(page, "window.__notifications.length >= 1")
             await item.click()
             await page.get_by_test_id("claim").click()
             await expect(page.get_by_test_id("chat-state")).to_have_text("with an agent")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.test_console import RECORDER
+from tests.e2e.test_console import RECORDER, until_true
 from tests.e2e.test_console import sign_in as agent_sign_in
 from tests.e2e.test_widget import WAIT_MS, say, shown, t
 from tests.e2e.test_widget import sign_in as visitor_sign_in
@@ -37,7 +37,7 @@ async def test_an_agent_takes_over_the_widget_and_hands_back(tmp_path: Path, bro
             page.on("pageerror", lambda exc: errors.append(str(exc)))
 
         await agent_sign_in(agent, base)
-        await agent.wait_for_function("document.body.dataset.live === '1'")
+        await until_true(agent, "document.body.dataset.live === '1'")
 
         await visitor.goto(f"{base}/?lang=ru")
         await visitor.get_by_role("button", name=t("widget-open")).click()
@@ -54,7 +54,7 @@ async def test_an_agent_takes_over_the_widget_and_hands_back(tmp_path: Path, bro
         item = agent.get_by_test_id("queue").get_by_test_id("conversation")
         await expect(item).to_have_count(1, timeout=WAIT_MS)
         await expect(item).to_contain_text("Web chat")
-        await agent.wait_for_function("window.__notifications.length >= 1")
+        await until_true(agent, "window.__notifications.length >= 1")
         assert await agent.evaluate("window.__beeps") >= 1
         await item.click()
         await agent.get_by_test_id("claim").click()
