@@ -46,7 +46,7 @@ async def _seed(settings: Settings) -> bool:
 def _serve(settings: Settings, run_worker: bool) -> None:
     import uvicorn
 
-    from backend.app import create_app
+    from backend.app import create_app, default_roles, warm_up_and_freeze_gc
 
     settings = settings.model_copy(
         update={
@@ -54,7 +54,7 @@ def _serve(settings: Settings, run_worker: bool) -> None:
             "run_billing_scheduler": run_worker and settings.run_billing_scheduler,
         }
     )
-    app = create_app(settings)
+    app = create_app(settings, roles=[*default_roles(settings), warm_up_and_freeze_gc])
     print(
         f"provider-desk on "
         f"http://{settings.host}:{settings.port}  (API docs: /docs, health: /health)",

@@ -4,6 +4,7 @@ long-lived resources and background roles of the process."""
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,6 +36,24 @@ from dialogs import access as conversation_access
 log = get_logger("app")
 
 BackgroundRole = Callable[[Resources, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def warm_up_and_freeze_gc(resources: Resources, stop: asyncio.Event) -> None:
+    """A served process (python main.py, api) builds its NLU model at once instead of on the
+    first turn, then moves everything alive into the GC's permanent generation: the model and
+    the app are long-lived, and without this every full collection walks them again, a pause
+    of about half a second that was the p99 of the widget benchmark (bench/webchat.py). Not a
+    default role: a test process builds many apps and must keep collecting them."""
+    from backend.webchat.nlu_endpoints import nlu_holder
+
+    try:
+        await nlu_holder.get(resources)
+    except Exception:  # the first turn builds it then; freezing is still worth it
+        log.warning("nlu warm-up failed; it is built on the first turn")
+    gc.collect()
+    gc.freeze()
+    log.info("gc frozen after warm-up", frozen=gc.get_freeze_count())
+    await stop.wait()
 
 
 def default_roles(settings: Settings, *, with_bot: bool = True) -> list[BackgroundRole]:

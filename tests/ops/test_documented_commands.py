@@ -126,6 +126,7 @@ REGISTRY: dict[str, Runs] = {
     ".venv/bin/python bench/api.py": Runs(DEV_BENCH),
     ".venv/bin/python bench/billing_run.py": Runs(DEV_BENCH),
     ".venv/bin/python bench/dialogs.py": Runs(DEV_BENCH),
+    ".venv/bin/python bench/webchat.py": Runs(DEV_BENCH),
     ".venv/bin/python -m bench.nlu": Runs(DEV_BENCH),
     # docs/rasa.md
     "scripts/bootstrap.sh rasa": Runs(DEV_SETUP),
