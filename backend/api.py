@@ -15,6 +15,7 @@ from backend.customers.endpoints import router as customers_router
 from backend.customers.linking_endpoints import router as linking_router
 from backend.documents.endpoints import router as documents_router
 from backend.documents.generate_endpoints import router as documents_generate_router
+from backend.network.endpoints import router as network_router
 from backend.payments.endpoints import router as payments_router
 from backend.support.endpoints import router as support_router
 from backend.webchat.agent_endpoints import router as agent_router
@@ -41,6 +42,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     admin_users_router,
     auth_enrolment_router,
     payments_router,
+    network_router,
     nlu_router,
     agent_router,
     console_api_router,

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # Required of Rasa at /rasa/webhook; unset, the bridge is closed (503 rasa_bridge_disabled).
     rasa_webhook_token: SecretStr | None = None
     alertmanager_token: SecretStr | None = None
+    # An alert of a node (or area) firing again within this many minutes of its incident's
+    # resolution reopens that incident instead of opening (and announcing) a new one.
+    outage_reopen_minutes: int = Field(default=10, ge=0, le=1440)
 
     # --- billing rules (docs/isp-rules.md; every value is the provider's to change) -----
     billing_timezone: str = "Europe/Moscow"

@@ -195,6 +195,16 @@ def _suspension_ending_args(payload: Mapping[str, Any], _: Settings, locale: str
     return {"resume": _date_arg(payload["resume_on"], locale)}
 
 
+def _outage_started_args(
+    payload: Mapping[str, Any], settings: Settings, locale: str
+) -> dict[str, Any]:
+    eta = payload.get("expected_fix_at")
+    return {
+        "title": str(payload["title"]),
+        "eta": "none" if eta is None else _moment_arg(eta, settings, locale),
+    }
+
+
 def _suspension_start_args(payload: Mapping[str, Any], _: Settings, locale: str) -> dict[str, Any]:
     return {"start": _date_arg(payload["start_on"], locale)}
 
@@ -204,6 +214,7 @@ EVENTS: dict[str, EventNotice] = {
     "billing.low_balance": EventNotice("billing-low-balance", BILLING, _low_balance_args),
     "subscription.blocked": EventNotice("billing-subscription-blocked", BILLING, _blocked_args),
     "subscription.restored": EventNotice("billing-subscription-restored", BILLING),
+    "outage.started": EventNotice("network-outage-started", OUTAGES, _outage_started_args),
     "outage.resolved": EventNotice("network-outage-resolved", OUTAGES, _outage_args),
     "invoice.issued": EventNotice("billing-invoice-issued", BILLING, _invoice_issued_args),
     "payment.credited": EventNotice("payments-credited", BILLING, _payment_credited_args),

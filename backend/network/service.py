@@ -1,22 +1,38 @@
-"""Known network outages: what the "no internet" flow tells a customer, and who asked to hear
-when it is fixed. Opening and closing outages (Alertmanager, the console) comes with the
-notifications issue; this module is the read side and the fix subscriptions."""
+"""Known network outages: what the "no internet" flow tells a customer, who hears when one
+starts and ends, and the incidents opened by admins (the API) or by Alertmanager's alerts
+(docs/outages.md).
+
+Who hears the end is kept in `outage_subscriptions`: the customers told of the start and those
+who asked the bot to be told. A customer hears one start and one end however many incidents
+overlap at their place: one already told of another open incident is not told again, and the
+end of an incident is kept for the end of the other open one they are told of. Every change of
+outages runs under one lock (`changing_outages`), so these checks hold until the commit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend import outbox
 from backend.audit import service as audit
-from backend.audit.service import Actor
+from backend.audit.service import SYSTEM, Actor
 from backend.clock import utcnow
+from backend.db import unit_of_work
 from backend.errors import NotFound
 from backend.models import Customer, Outage, OutageStatus
 from backend.network import repository
 from backend.network.errors import OutageNotOpen
+
+# The audit log's actor of what the alert receiver does (a system actor with a name).
+ALERTMANAGER: Final = "alertmanager"
+Who = Actor | Literal["alertmanager"] | None
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,50 @@ async def subscribe_to_fix(
     await repository.subscribe(session, outage_id, customer_id, conversation_id, utcnow())
 
 
+_local_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _local_lock() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _local_locks.get(loop)
+    if lock is None:
+        lock = _local_locks[loop] = asyncio.Lock()
+    return lock
+
+
+@asynccontextmanager
+async def changing_outages(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A unit of work that opens, reopens or resolves outages, one at a time until its commit.
+    PostgreSQL: an advisory transaction lock, across processes. SQLite (the embedded default,
+    one process): a lock of this process's event loop, held until after the commit, because
+    pysqlite runs the SELECTs before the first write outside any transaction."""
+    bind = sessionmaker.kw.get("bind")
+    local = bind is not None and bind.dialect.name != "postgresql"
+    if local:
+        await _local_lock().acquire()
+    try:
+        async with unit_of_work(sessionmaker) as session:
+            await repository.lock_outages(session)
+            yield session
+    finally:
+        if local:
+            _local_lock().release()
+
+
+async def _audit(
+    session: AsyncSession, action: str, who: Who, outage_id: int, **details: Any
+) -> None:
+    if isinstance(who, str):
+        entry = await audit.record(session, action, SYSTEM, "outage", outage_id, **details)
+        entry.actor_role = who
+    else:
+        await audit.record(session, action, who, "outage", outage_id, **details)
+
+
 async def open_outage(
     session: AsyncSession,
     *,
@@ -53,10 +113,13 @@ async def open_outage(
     area: str | None,
     node: str | None,
     expected_fix_at: datetime | None = None,
-    actor: Actor | None = None,
+    description: str | None = None,
+    actor: Who = None,
 ) -> Outage:
+    """Record an open outage without telling anyone (`start_outage` tells the customers)."""
     outage = Outage(
         title=title,
+        description=description,
         area=area,
         node=node,
         status=OutageStatus.open,
@@ -65,12 +128,103 @@ async def open_outage(
     )
     session.add(outage)
     await session.flush()
-    await audit.record(session, "outage.open", actor, "outage", outage.id, area=area, node=node)
+    await _audit(session, "outage.open", actor, outage.id, area=area, node=node)
     return outage
 
 
-async def resolve_outage(session: AsyncSession, outage_id: int, actor: Actor | None = None) -> int:
-    """Close the outage and queue a notice for each subscriber; returns how many."""
+async def announce_start(session: AsyncSession, outage: Outage) -> int:
+    """Queue the start notice for each affected customer not told of another open outage, and
+    make every affected customer hear the end. Returns how many notices were queued (a retry
+    queues none again: the dedup key is per outage and customer)."""
+    affected = await repository.affected_customers(session, outage.area, outage.node)
+    if not affected:
+        return 0
+    already_told = await repository.told_elsewhere(session, outage.id, affected)
+    await repository.subscribe_many(session, outage.id, affected, utcnow())
+    eta = outage.expected_fix_at.isoformat() if outage.expected_fix_at else None
+    rows = [
+        {
+            "kind": "outage.started",
+            "payload": {
+                "customer_id": customer_id,
+                "outage_id": outage.id,
+                "title": outage.title,
+                "expected_fix_at": eta,
+            },
+            "dedup_key": f"outage-started:{outage.id}:{customer_id}",
+            "available_at": utcnow(),
+            "created_at": utcnow(),
+        }
+        for customer_id in affected
+        if customer_id not in already_told
+    ]
+    await repository.insert_outbox_rows(session, rows)
+    return len(rows)
+
+
+async def start_outage(
+    session: AsyncSession,
+    *,
+    title: str,
+    area: str | None,
+    node: str | None,
+    expected_fix_at: datetime | None = None,
+    description: str | None = None,
+    actor: Who = None,
+) -> tuple[Outage, int]:
+    """Open an outage and tell the affected customers; returns it and how many were told.
+    Call it inside `changing_outages`."""
+    outage = await open_outage(
+        session,
+        title=title,
+        area=area,
+        node=node,
+        expected_fix_at=expected_fix_at,
+        description=description,
+        actor=actor,
+    )
+    told = await announce_start(session, outage)
+    await _audit(session, "outage.announce", actor, outage.id, notified=told)
+    return outage, told
+
+
+async def get_outage(session: AsyncSession, outage_id: int) -> Outage:
+    outage = await session.get(Outage, outage_id)
+    if outage is None:
+        raise NotFound("outage not found")
+    return outage
+
+
+async def list_outages(
+    session: AsyncSession,
+    status: OutageStatus | None = None,
+    limit: int = 50,
+    before_id: int | None = None,
+) -> list[Outage]:
+    return await repository.list_outages(session, status, limit, before_id)
+
+
+async def update_outage(
+    session: AsyncSession, outage_id: int, changes: Mapping[str, Any], actor: Who
+) -> Outage:
+    """Change what the customers and the bot are told (title, description, expected fix)."""
+    outage = await session.get(Outage, outage_id, with_for_update=True)
+    if outage is None:
+        raise NotFound("outage not found")
+    if outage.status is not OutageStatus.open:
+        raise OutageNotOpen()
+    for name in ("title", "description", "expected_fix_at"):
+        if name in changes:
+            setattr(outage, name, changes[name])
+    await _audit(session, "outage.update", actor, outage.id, fields=sorted(changes))
+    return outage
+
+
+async def resolve_outage(session: AsyncSession, outage_id: int, actor: Who = None) -> int:
+    """Close the outage and queue the end notice for each customer who hears it (told of the
+    start or asked); returns how many. One who will hear the end of another open outage is
+    left to that one. Call it inside `changing_outages` (the check of the other outages holds
+    until the commit)."""
     outage = await session.get(Outage, outage_id, with_for_update=True)
     if outage is None:
         raise NotFound("outage not found")
@@ -78,13 +232,179 @@ async def resolve_outage(session: AsyncSession, outage_id: int, actor: Actor | N
         raise OutageNotOpen()
     outage.status = OutageStatus.resolved
     outage.resolved_at = utcnow()
-    subs = await repository.subscribers(session, outage.id)
-    for sub in subs:
+    customers = [sub.customer_id for sub in await repository.subscribers(session, outage.id)]
+    elsewhere = await repository.told_elsewhere(session, outage.id, customers)
+    notified = 0
+    for customer_id in customers:
+        if customer_id in elsewhere:
+            continue
         await outbox.enqueue(
             session,
             "outage.resolved",
-            {"customer_id": sub.customer_id, "outage_id": outage.id, "title": outage.title},
-            f"outage-resolved:{outage.id}:{sub.customer_id}",
+            {"customer_id": customer_id, "outage_id": outage.id, "title": outage.title},
+            f"outage-resolved:{outage.id}:{customer_id}",
         )
-    await audit.record(session, "outage.resolve", actor, "outage", outage.id, notified=len(subs))
-    return len(subs)
+        notified += 1
+    await _audit(
+        session,
+        "outage.resolve",
+        actor,
+        outage.id,
+        notified=notified,
+        left_to_others=len(elsewhere),
+    )
+    return notified
+
+
+# --- Alertmanager ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of a webhook call, reduced to what incidents need. `instance` names one
+    firing of it: Alertmanager's fingerprint (its labels) and when it started, so a repeated
+    delivery is recognised and a new firing of the same alert is not."""
+
+    place: tuple[str, str]  # ("node", code) or ("area", code)
+    instance: str
+    status: Literal["firing", "resolved"]
+    title: str
+    description: str | None
+    name: str | None
+
+
+@dataclass
+class AlertSummary:
+    opened: int = 0  # incidents
+    reopened: int = 0
+    updated: int = 0
+    resolved: int = 0
+    unchanged: int = 0  # alerts already known (a repeated delivery)
+    outage_ids: list[int] = field(default_factory=list)
+
+
+def place_of(labels: Mapping[str, str]) -> tuple[str, str] | None:
+    """The node an alert names, else its area; None when it names neither (or a code longer
+    than any stored on a customer)."""
+    for kind in ("node", "area"):
+        code = (labels.get(kind) or "").strip()
+        if code:
+            return (kind, code) if len(code) <= 64 else None
+    return None
+
+
+def _states(history: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    states: dict[str, str] = {}
+    for details in history:
+        instance, status = details.get("instance"), details.get("status")
+        if isinstance(instance, str) and isinstance(status, str):
+            states[instance] = status
+    return states
+
+
+async def apply_alerts(
+    session: AsyncSession, alerts: Iterable[Alert], reopen_minutes: int
+) -> AlertSummary:
+    """Open, reopen, update and resolve incidents from a webhook call's alerts. Call it inside
+    `changing_outages`. Firing alerts of one place go into its open incident (or reopen the
+    one resolved less than `reopen_minutes` ago, with no second start notice, or open a new
+    one, announced); the incident is resolved when a resolved alert leaves none of its alerts
+    firing. An incident an admin resolved stays resolved while its alerts keep firing."""
+    summary = AlertSummary()
+    by_place: dict[tuple[str, str], dict[str, Alert]] = {}
+    for alert in alerts:
+        by_place.setdefault(alert.place, {})[alert.instance] = alert  # the last word wins
+    for place in sorted(by_place):
+        await _apply_place(session, place, list(by_place[place].values()), reopen_minutes, summary)
+    return summary
+
+
+async def _apply_place(
+    session: AsyncSession,
+    place: tuple[str, str],
+    alerts: list[Alert],
+    reopen_minutes: int,
+    summary: AlertSummary,
+) -> None:
+    kind, code = place
+    latest = await repository.open_outage_at(session, kind, code)
+    if latest is None:
+        latest = await repository.latest_outage_at(session, kind, code)
+    states = _states(await repository.alert_history(session, latest.id)) if latest else {}
+    firing: list[Alert] = []
+    ended: list[Alert] = []
+    for alert in alerts:
+        known = states.get(alert.instance)
+        if alert.status == "firing" and known is None:
+            firing.append(alert)
+        elif alert.status == "resolved" and known == "firing":
+            ended.append(alert)
+        else:
+            # a repeat, a firing already resolved (a late retry), or the end of a firing
+            # never seen: nothing to change
+            summary.unchanged += 1
+    if not firing and not ended:
+        return
+
+    for alert in ended:
+        assert latest is not None  # a known firing was recorded on it
+        await _record_alert(session, latest.id, alert)
+        states[alert.instance] = "resolved"
+    target = latest
+    if firing:
+        if latest is not None and latest.status is OutageStatus.open:
+            summary.updated += 1
+        elif latest is not None and _within(latest.resolved_at, reopen_minutes):
+            # Flapping: the customers heard the start and the end once; nobody is told again.
+            latest.status = OutageStatus.open
+            latest.resolved_at = None
+            await _audit(
+                session,
+                "outage.reopen",
+                ALERTMANAGER,
+                latest.id,
+                area=latest.area,
+                node=latest.node,
+            )
+            summary.reopened += 1
+        else:
+            target, _ = await start_outage(
+                session,
+                title=firing[0].title,
+                description=firing[0].description,
+                area=code if kind == "area" else None,
+                node=code if kind == "node" else None,
+                actor=ALERTMANAGER,
+            )
+            summary.opened += 1
+        assert target is not None
+        for alert in firing:
+            await _record_alert(session, target.id, alert)
+            if target is latest:
+                states[alert.instance] = "firing"
+    elif latest is not None and latest.status is OutageStatus.open:
+        # only ends: the incident closes when none of its alerts is firing any more
+        if "firing" in states.values():
+            summary.updated += 1
+        else:
+            await resolve_outage(session, latest.id, ALERTMANAGER)
+            summary.resolved += 1
+    if target is not None:
+        summary.outage_ids.append(target.id)
+
+
+def _within(moment: datetime | None, minutes: int) -> bool:
+    return moment is not None and utcnow() - moment <= timedelta(minutes=minutes)
+
+
+async def _record_alert(session: AsyncSession, outage_id: int, alert: Alert) -> None:
+    await _audit(
+        session,
+        "outage.alert",
+        ALERTMANAGER,
+        outage_id,
+        instance=alert.instance,
+        status=alert.status,
+        alert=alert.name,
+        place=f"{alert.place[0]}:{alert.place[1]}",
+    )

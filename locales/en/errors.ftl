@@ -50,6 +50,7 @@ error-conversation-changed = The conversation has just changed. Please reload it
 error-agent-not-found = There is no active agent with that id.
 error-list-not-allowed = An agent's lists hold the queue and their own conversations; open others by id.
 error-outage-not-open = This outage is already closed.
+error-alertmanager-not-configured = The alert receiver is switched off.
 error-rate-limited = Too many requests. Please wait a minute and try again.
 error-service-unavailable = The service is temporarily unavailable. Please try again in a few minutes.
 error-recovery-channel-unavailable = Password recovery is not available right now: messages cannot be sent. Please contact support.

@@ -71,6 +71,14 @@ billing-invoice-issued =
 payments-credited = Payment of { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign } received. Your balance is { NUMBER($balance, minimumFractionDigits: 2) } { notifications-currency-sign }.
     .subject = Payment received
 
+# $title (string) what failed, as the network team named it; $eta (string) the expected fix
+# time on the provider's clock, or "none"
+network-outage-started = { $eta ->
+    [none] There is a network outage affecting your connection: { $title }. We are already fixing it and will write when it is fixed.
+   *[other] There is a network outage affecting your connection: { $title }. Expected fix by { $eta }. We will write when it is fixed.
+}
+    .subject = Network outage
+
 # $title (string) what failed, as the network team named it
 network-outage-resolved = The outage is fixed: { $title }. Your internet should work again; if not, restart your router or write to us.
     .subject = Outage fixed

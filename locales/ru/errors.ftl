@@ -50,6 +50,7 @@ error-conversation-changed = Диалог только что изменился
 error-agent-not-found = Нет активного сотрудника с таким номером.
 error-list-not-allowed = В списках сотрудника — очередь и его диалоги; другие открывайте по номеру.
 error-outage-not-open = Эта авария уже закрыта.
+error-alertmanager-not-configured = Приём оповещений мониторинга отключён.
 error-rate-limited = Слишком много запросов. Подождите минуту и попробуйте снова.
 error-service-unavailable = Сервис временно недоступен. Попробуйте через несколько минут.
 error-recovery-channel-unavailable = Восстановление пароля сейчас недоступно: сообщения не отправляются. Обратитесь в поддержку.

@@ -77,6 +77,14 @@ billing-invoice-issued =
 payments-credited = Зачислено { NUMBER($amount, minimumFractionDigits: 2) } { notifications-currency-sign }. Баланс { NUMBER($balance, minimumFractionDigits: 2) } { notifications-currency-sign }.
     .subject = Платёж зачислен
 
+# $title (string) what failed, as the network team named it; $eta (string) the expected fix
+# time on the provider's clock, or "none"
+network-outage-started = { $eta ->
+    [none] Авария в сети, из-за которой может не работать интернет: { $title }. Уже устраняем; напишем, когда починим.
+   *[other] Авария в сети, из-за которой может не работать интернет: { $title }. Ориентир { $eta }. Напишем, когда починим.
+}
+    .subject = Авария в сети
+
 # $title (string) what failed, as the network team named it
 network-outage-resolved = Авария устранена: { $title }. Интернет должен работать; если нет — перезагрузите роутер или напишите нам.
     .subject = Авария устранена

@@ -206,6 +206,11 @@ SAMPLES: dict[str, tuple[dict[str, Any], list[str], list[str]]] = {
         ["Интернет снова работает."],
         ["Your internet is working again."],
     ),
+    "outage.started": (
+        {"outage_id": 3, "title": "Узел demo-node-1", "expected_fix_at": "2026-11-20T13:00:00Z"},
+        ["Авария в сети", "Узел demo-node-1. Ориентир 20.11.2026 16:00."],
+        ["network outage", "Узел demo-node-1. Expected fix by 2026-11-20 16:00."],
+    ),
     "outage.resolved": (
         {"outage_id": 3, "title": "Узел demo-node-1"},
         ["Авария устранена: Узел demo-node-1."],
