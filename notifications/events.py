@@ -270,7 +270,8 @@ DIRECT: frozenset[str] = frozenset({"auth.password_reset_code"})
 # customer's email or SMS: the notification worker does not claim them, so they wait in the
 # outbox for the consumer that delivers them (the Telegram adapter delivers
 # `conversation.agent_reply` by its message id; the worker's `deliver_conversation_events`
-# announces `conversation.waiting_agent` to the consoles and marks web chat replies done).
+# announces `conversation.waiting_agent` to the consoles and marks web chat replies and
+# `conversation.customer_message` rows done: the socket and the console read the transcript).
 ADAPTER: frozenset[str] = frozenset(
     {"conversation.agent_reply", "conversation.customer_message", "conversation.waiting_agent"}
 )

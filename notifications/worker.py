@@ -48,6 +48,10 @@ log = get_logger("notifications.worker")
 # The web adapter's rows (dialogs/handover.py) and where the agent consoles hear of them.
 WAITING_AGENT = "conversation.waiting_agent"
 AGENT_REPLY = "conversation.agent_reply"
+# A customer's message while an agent holds the conversation: the console already heard of it
+# (conv:{id}, after the turn's commit) and reads it from the transcript, so the row only records
+# it; without a consumer these rows would pile up pending for ever.
+CUSTOMER_MESSAGE = "conversation.customer_message"
 AGENTS_CHANNEL = "agents:events"
 
 Clock = Callable[[], datetime]
@@ -335,6 +339,7 @@ def _web_adapter_rows() -> Any:
     outbox = repository.outbox
     return or_(
         outbox.c.kind == WAITING_AGENT,
+        outbox.c.kind == CUSTOMER_MESSAGE,
         and_(outbox.c.kind == AGENT_REPLY, outbox.c.payload["channel"].as_string() == WEBCHAT),
     )
 
@@ -344,7 +349,8 @@ async def deliver_conversation_events(
 ) -> int:
     """Claim one batch of the web adapter's conversation rows: announce each conversation
     waiting for an agent on `agents:events` (retried while Redis is away), and mark an
-    agent's web chat replies done. Returns how many rows were claimed."""
+    agent's web chat replies and the customers' messages to agents (of every channel) done.
+    Returns how many rows were claimed."""
     now = clock()
     async with unit_of_work(resources.sessionmaker) as session:
         claimed = await repository.claim_batch(
@@ -364,6 +370,8 @@ async def deliver_conversation_events(
                 await resources.redis.publish(AGENTS_CHANNEL, json.dumps(event))
             except (RedisError, OSError) as exc:
                 error = _describe(exc, message.payload)
+        elif message.kind == CUSTOMER_MESSAGE:
+            note = "shown by the agent console from the transcript"
         else:
             note = "shown by the web chat socket from the transcript"
         async with unit_of_work(resources.sessionmaker) as session:

@@ -178,21 +178,28 @@ async def test_conversation_rows_are_consumed(resources, session):
         "r:4",
         kind="conversation.agent_reply",
     )
+    await enqueue_committed(
+        resources,
+        {"conversation_id": 8, "message_id": 5, "channel": "telegram"},
+        "conv-in:5",
+        kind="conversation.customer_message",
+    )
     pubsub = resources.redis.pubsub()
     await pubsub.subscribe("agents:events")
     await pubsub.get_message(timeout=1)
     try:
         # the customers' worker leaves them alone; this consumer takes the web adapter's
         assert await deliver_once(resources, ChannelRegistry()) == 0
-        assert await deliver_conversation_events(resources) == 2
+        assert await deliver_conversation_events(resources) == 3
         event = await pubsub.get_message(ignore_subscribe_messages=True, timeout=3)
     finally:
         await pubsub.aclose()
     assert event is not None
     assert json.loads(event["data"]) == {"type": "queue", "event": "waiting_agent",
                                          "conversation_id": 7}  # fmt: skip
-    waiting, web_reply, telegram_reply = await rows(session)
+    waiting, web_reply, telegram_reply, customer_message = await rows(session)
     assert waiting.status == OutboxStatus.done
     assert web_reply.status == OutboxStatus.done and web_reply.last_error
     assert telegram_reply.status == OutboxStatus.pending  # the bot delivers it
+    assert customer_message.status == OutboxStatus.done  # the console read it already
     assert await deliver_conversation_events(resources) == 0
