@@ -39,12 +39,13 @@ async def account_for_customer(session: AsyncSession, customer_id: int) -> Accou
 # --- staff search ---------------------------------------------------------------------------
 
 
-def _like_escape(text: str) -> str:
+def like_escape(text: str) -> str:
+    """A LIKE pattern's literal text (with ESCAPE '\\'): %, _ and \\ match themselves."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _search_condition(q: str, phone_digits: str | None, phone: str | None) -> ColumnElement[bool]:
-    pattern = f"%{_like_escape(q)}%"
+    pattern = f"%{like_escape(q)}%"
     conditions: list[ColumnElement[bool]] = [
         Customer.contract_number.ilike(pattern, escape="\\"),
         Customer.full_name.ilike(pattern, escape="\\"),

@@ -233,7 +233,7 @@ async def remove_device(session: AsyncSession, customer_id: int, token: str, act
 # --- staff ----------------------------------------------------------------------------------
 
 
-def _phone_search_terms(q: str) -> tuple[str | None, str | None]:
+def phone_search_terms(q: str) -> tuple[str | None, str | None]:
     """A query made of digits and phone punctuation also matches phones as digits
     ("900 123" finds +79001234567) and, when it is a whole number, in normalised form."""
     digits = _PHONE_JUNK.sub("", q)
@@ -247,7 +247,7 @@ def _phone_search_terms(q: str) -> tuple[str | None, str | None]:
 
 async def search(session: AsyncSession, q: str | None, *, limit: int, offset: int) -> CustomerPage:
     q = (q or "").strip() or None
-    digits, phone = _phone_search_terms(q) if q else (None, None)
+    digits, phone = phone_search_terms(q) if q else (None, None)
     rows, total = await repository.search_customers(
         session, q, phone_digits=digits, phone=phone, limit=limit, offset=offset
     )

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import utcnow
+from backend.customers.repository import like_escape
 from backend.models import (
     CannedResponse,
     Channel,
@@ -137,10 +138,6 @@ async def customer_names(
     return {r.id: CustomerName(r.full_name, r.contract_number) for r in rows.all()}
 
 
-def _like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def search_customers(
     session: AsyncSession,
     q: str,
@@ -154,9 +151,9 @@ async def search_customers(
     Telegram account (its numeric id, or the username when the identity records one), each
     case-insensitively; with whether a Telegram account is linked. Contract matches first."""
     conditions: list[ColumnElement[bool]] = [
-        Customer.contract_number.ilike(f"{_like(q)}%", escape="\\"),
-        Customer.full_name.ilike(f"%{_like(q)}%", escape="\\"),
-        Customer.email.ilike(f"%{_like(q)}%", escape="\\"),
+        Customer.contract_number.ilike(f"{like_escape(q)}%", escape="\\"),
+        Customer.full_name.ilike(f"%{like_escape(q)}%", escape="\\"),
+        Customer.email.ilike(f"%{like_escape(q)}%", escape="\\"),
     ]
     if phone_digits:
         conditions.append(Customer.phone.contains(phone_digits, autoescape=True))
@@ -180,7 +177,7 @@ async def search_customers(
         )
         .scalar_subquery()
     )
-    contract_first = Customer.contract_number.ilike(f"{_like(q)}%", escape="\\")
+    contract_first = Customer.contract_number.ilike(f"{like_escape(q)}%", escape="\\")
     rows = await session.execute(
         select(Customer, linked)
         .where(or_(*conditions))

@@ -39,7 +39,6 @@ from backend.payments import service as payments
 from backend.redis import Redis
 from backend.support import service as support
 from backend.support.schemas import CustomerTicketFilter
-from backend.validation import normalize_phone
 from backend.webchat import console_repository as repository
 from backend.webchat.agent_schemas import ConversationItem, ConversationList, NoteOut
 from backend.webchat.console_events import publish
@@ -408,14 +407,7 @@ async def ticket_from_conversation(
 
 def _search_terms(q: str) -> tuple[str | None, str | None, str | None]:
     """(phone digits, normalised phone, Telegram id or username) the query may be."""
-    digits = re.sub(r"[\s\-().+]", "", q)
-    phone_digits = digits if len(digits) >= 3 and digits.isdigit() else None
-    phone = None
-    if phone_digits:
-        try:
-            phone = normalize_phone(q)
-        except ValueError:
-            phone = None
+    phone_digits, phone = customers.phone_search_terms(q)
     handle = q[1:] if q.startswith("@") else q
     telegram = handle if re.fullmatch(r"[A-Za-z0-9_]{3,64}", handle) else None
     return phone_digits, phone, telegram

@@ -29,6 +29,15 @@ def _when(name: str, *, nullable: bool) -> sa.Column:
     return sa.Column(name, backend.models.base.UTCDateTime(timezone=True), nullable=nullable)
 
 
+def _created_at() -> sa.Column:
+    return sa.Column(
+        "created_at",
+        backend.models.base.UTCDateTime(timezone=True),
+        server_default=sa.func.now(),
+        nullable=False,
+    )
+
+
 def upgrade() -> None:
     with op.batch_alter_table("conversations") as batch_op:
         batch_op.add_column(_when("consented_at", nullable=True))
@@ -42,12 +51,7 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column(
-            "created_at",
-            backend.models.base.UTCDateTime(timezone=True),
-            server_default=sa.func.now(),
-            nullable=False,
-        ),
+        _created_at(),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversations.id"],
@@ -64,12 +68,7 @@ def upgrade() -> None:
         sa.Column("author_id", _ID, nullable=True),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column(
-            "created_at",
-            backend.models.base.UTCDateTime(timezone=True),
-            server_default=sa.func.now(),
-            nullable=False,
-        ),
+        _created_at(),
         sa.ForeignKeyConstraint(
             ["conversation_id"],
             ["conversations.id"],
@@ -95,12 +94,7 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), server_default=sa.text("true"), nullable=False),
         _when("updated_at", nullable=False),
         sa.Column("id", _ID, autoincrement=True, nullable=False),
-        sa.Column(
-            "created_at",
-            backend.models.base.UTCDateTime(timezone=True),
-            server_default=sa.func.now(),
-            nullable=False,
-        ),
+        _created_at(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_canned_responses")),
     )
 
