@@ -42,6 +42,8 @@ AGENT_REPLY = "conversation.agent_reply"
 CUSTOMER_MESSAGE = "conversation.customer_message"
 # Redis pub/sub channel of one conversation, for the agent console's live view.
 EVENTS_CHANNEL = "conv:{}"
+# Redis pub/sub channel of every agent console: queue and presence changes.
+AGENTS_CHANNEL = "agents:events"
 
 
 class ConversationNotFound(NotFound):

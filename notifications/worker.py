@@ -31,6 +31,12 @@ from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.state import Resources
+
+# The web adapter's rows and where the agent consoles hear of them (dialogs/handover.py). A
+# customer's message while an agent holds the conversation (CUSTOMER_MESSAGE): the console
+# already heard of it (conv:{id}, after the turn's commit) and reads it from the transcript, so
+# the row only records it; without a consumer these rows would pile up pending for ever.
+from dialogs.handover import AGENT_REPLY, AGENTS_CHANNEL, CUSTOMER_MESSAGE, WAITING_AGENT
 from notifications import repository
 from notifications.channels import (
     WEBCHAT,
@@ -45,14 +51,6 @@ from notifications.render import Renderer, RenderError
 
 log = get_logger("notifications.worker")
 
-# The web adapter's rows (dialogs/handover.py) and where the agent consoles hear of them.
-WAITING_AGENT = "conversation.waiting_agent"
-AGENT_REPLY = "conversation.agent_reply"
-# A customer's message while an agent holds the conversation: the console already heard of it
-# (conv:{id}, after the turn's commit) and reads it from the transcript, so the row only records
-# it; without a consumer these rows would pile up pending for ever.
-CUSTOMER_MESSAGE = "conversation.customer_message"
-AGENTS_CHANNEL = "agents:events"
 
 Clock = Callable[[], datetime]
 Role = Callable[[Resources, asyncio.Event], Coroutine[Any, Any, None]]

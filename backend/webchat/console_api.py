@@ -41,7 +41,7 @@ from backend.support.schemas import StaffTicketOut
 from backend.webchat import console_service as service
 from backend.webchat import presence
 from backend.webchat.agent_schemas import ConversationList, NoteOut
-from backend.webchat.console_events import AGENTS_CHANNEL, announce, announce_event
+from backend.webchat.console_events import announce, announce_event
 from backend.webchat.console_schemas import (
     AgentList,
     AgentOut,
@@ -65,6 +65,7 @@ from backend.webchat.console_schemas import (
 from backend.webchat.errors import CannedResponseNotFound
 from dialogs import handover
 from dialogs.handover import (
+    AGENTS_CHANNEL,
     EVENTS_CHANNEL,
     AnonymousConversation,
     ConversationNotFound,

@@ -20,11 +20,10 @@ from redis.exceptions import RedisError
 
 from backend.logging import get_logger
 from backend.redis import Redis
-from dialogs.handover import EVENTS_CHANNEL
+from dialogs.handover import AGENTS_CHANNEL, EVENTS_CHANNEL
 
 log = get_logger(__name__)
 
-AGENTS_CHANNEL = "agents:events"
 
 # agent action -> the queue event every console hears (a reply changes no queue)
 _QUEUE_EVENTS = {

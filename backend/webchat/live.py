@@ -31,11 +31,12 @@ from typing import Any
 
 from backend.logging import get_logger
 from backend.redis import Redis
+from dialogs.handover import AGENTS_CHANNEL
 
 log = get_logger(__name__)
 
 CONVERSATIONS = "conv:*"  # dialogs.handover.EVENTS_CHANNEL for every conversation
-AGENTS = "agents:events"  # queue and presence changes for every agent console
+AGENTS = AGENTS_CHANNEL  # queue and presence changes for every agent console
 RESYNC: dict[str, Any] = {"type": "resync"}
 QUEUE_SIZE = 64
 

@@ -22,8 +22,9 @@ from backend.logging import get_logger
 from backend.periodic import run_every
 from backend.redis import Redis
 from backend.state import Resources
-from backend.webchat.console_events import AGENTS_CHANNEL, announce_now, publish
+from backend.webchat.console_events import announce_now, publish
 from dialogs import handover
+from dialogs.handover import AGENTS_CHANNEL
 
 log = get_logger(__name__)
 
