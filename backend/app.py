@@ -24,6 +24,7 @@ from backend.middleware import Metrics, RequestMiddleware, RouteTemplates
 from backend.payments.endpoints import pages_router
 from backend.state import Resources
 from backend.webchat.chat_socket import router as webchat_socket_router
+from backend.webchat.console import presence_hooks
 from backend.webchat.console.pages import router as console_pages_router
 from backend.webchat.console.socket import router as console_socket_router
 from backend.webchat.live import LiveHub
@@ -118,6 +119,7 @@ def create_app(
         # one Redis subscriber for every live view of this process (backend/webchat/live.py)
         app.state.live = LiveHub(app.state.resources.redis)
         await app.state.live.start()
+        app.state.offline_timers = presence_hooks.OfflineTimers()
         stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(
@@ -129,6 +131,7 @@ def create_app(
             yield
         finally:
             await app.state.live.stop()
+            await app.state.offline_timers.cancel()
             stop.set()
             for task in tasks:
                 try:

@@ -20,7 +20,26 @@ SOCKETS_TTL_SECONDS = 120
 # Time for a reload or a flaky network to reconnect before the agent counts as gone.
 OFFLINE_GRACE_SECONDS = 60.0
 
-_pending: set[asyncio.Task[None]] = set()
+
+
+class OfflineTimers:
+    """One app's pending "offline after the grace period" timers. The app cancels them when it
+    shuts down: its agents reconnect to another process, and the presence sweep
+    (backend/webchat/presence.py) sends anyone who does not offline in the end."""
+
+    def __init__(self) -> None:
+        self.pending: set[asyncio.Task[None]] = set()
+
+    def start(self, resources: Resources, user_id: int, grace: float) -> None:
+        task = asyncio.create_task(_offline_later(resources, user_id, grace))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def cancel(self) -> None:
+        tasks = list(self.pending)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def offline(resources: Resources, principal: Principal | None, user_id: int = 0) -> list[int]:
@@ -52,7 +71,9 @@ async def socket_alive(resources: Resources, user_id: int) -> None:
     await resources.redis.expire(SOCKETS_KEY.format(user_id), SOCKETS_TTL_SECONDS)
 
 
-async def socket_closed(resources: Resources, user_id: int, grace: float) -> None:
+async def socket_closed(
+    resources: Resources, user_id: int, grace: float, timers: OfflineTimers
+) -> None:
     """One console socket fewer; when none is left, the agent goes offline after `grace`
     seconds unless a socket of theirs opened meanwhile."""
     key = SOCKETS_KEY.format(user_id)
@@ -60,9 +81,7 @@ async def socket_closed(resources: Resources, user_id: int, grace: float) -> Non
     if left > 0:
         return
     await resources.redis.delete(key)
-    task = asyncio.create_task(_offline_later(resources, user_id, grace))
-    _pending.add(task)
-    task.add_done_callback(_pending.discard)
+    timers.start(resources, user_id, grace)
 
 
 async def _offline_later(resources: Resources, user_id: int, grace: float) -> None:

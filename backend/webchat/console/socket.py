@@ -214,6 +214,7 @@ async def agent_socket(websocket: WebSocket) -> None:
                         "console_offline_grace",
                         presence_hooks.OFFLINE_GRACE_SECONDS,
                     ),
+                    websocket.app.state.offline_timers,
                 )
             except Exception:
                 log.warning("console.socket_count_failed", user_id=connection.principal.user_id)

@@ -62,6 +62,14 @@ async def recv(ws: ClientConnection, seconds: float = 5) -> dict[str, Any]:
     return data
 
 
+async def reply(ws: ClientConnection, seconds: float = 5) -> dict[str, Any]:
+    """The next frame that answers this socket, past the broadcasts every console hears."""
+    while True:
+        frame = await recv(ws, seconds)
+        if frame["type"] != "agents":
+            return frame
+
+
 async def closed_with(ws: ClientConnection, seconds: float = 5) -> int | None:
     try:
         while True:
@@ -129,11 +137,11 @@ async def test_a_malformed_frame_gets_an_error(resources, settings, agent, frame
     async with console_server(resources) as (_, base), agent_ws(base, token) as ws:
         await recv(ws)
         await ws.send(frame)
-        error = await recv(ws)
+        error = await reply(ws)
         assert error["type"] == "error"
         assert error["code"] in ("bad_frame", "frame_too_large")
         await ws.send(json.dumps({"type": "ping"}))
-        assert await recv(ws) == {"type": "pong"}
+        assert await reply(ws) == {"type": "pong"}
 
 
 async def test_a_foreign_origin_is_refused(resources, settings, agent) -> None:
