@@ -21,7 +21,6 @@ SOCKETS_TTL_SECONDS = 120
 OFFLINE_GRACE_SECONDS = 60.0
 
 
-
 class OfflineTimers:
     """One app's pending "offline after the grace period" timers. The app cancels them when it
     shuts down: its agents reconnect to another process, and the presence sweep
