@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -86,6 +87,44 @@ class Settings(BaseSettings):
     # to it (its commands, a mention, a reply to it) with a pointer to a private chat.
     telegram_group_chats: bool = False
     fcm_credentials: Path | None = None
+    # The FCM HTTP v1 server; the send URL is {FCM_API_BASE}/v1/projects/{project}/messages:send
+    # (a local stand-in in tests, as TELEGRAM_API_BASE is for Telegram).
+    fcm_api_base: str = "https://fcm.googleapis.com"
+
+    # --- notification delivery (docs/notifications.md) -------------------------------------
+    # Telegram's limits, shared by every process through Redis token buckets: messages per
+    # second for the whole bot, and per chat a burst then a steady rate.
+    telegram_global_rate: float = Field(default=25.0, gt=0)
+    telegram_chat_burst: int = Field(default=3, ge=1)
+    telegram_chat_rate: float = Field(default=1.0, gt=0)
+    # SMTP for e-mail notices; unset host: outside production the whole messages go to files
+    # under DATA_DIR/dev-mail, in production e-mail is off.
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "provider-desk <noreply@localhost>"
+    # starttls: upgrade a plain connection (port 587); tls: TLS from the start (port 465); none.
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    # SMS through one HTTP gateway (SMS.ru's protocol); unset provider: SMS off (dev files
+    # outside production, as e-mail).
+    sms_provider: Literal["smsru"] | None = None
+    sms_api_base: str = "https://sms.ru"
+    sms_api_key: SecretStr | None = None
+    sms_sender: str | None = None
+    # The kinds of notice that may go by SMS (it costs money), and how many SMS a month at most.
+    sms_kinds: list[str] = Field(
+        default_factory=lambda: [
+            "auth.password_reset_code",
+            "subscription.blocked",
+            "outage.started",
+            "outage.resolved",
+        ]
+    )
+    sms_monthly_cap: int = Field(default=1000, ge=0)
+    # Non-urgent notices wait out these hours (BILLING_TIMEZONE) unless a customer sets their
+    # own; blocks, outages and security notices do not wait. "" turns quiet hours off.
+    notify_quiet_hours: str = "22:00-09:00"
     rasa_url: str | None = None
     # Required of Rasa at /rasa/webhook; unset, the bridge is closed (503 rasa_bridge_disabled).
     rasa_webhook_token: SecretStr | None = None
@@ -235,6 +274,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"TRUSTED_PROXIES: {entry!r} is not an address or a range"
                 ) from exc
+        return value
+
+    @field_validator("notify_quiet_hours")
+    @classmethod
+    def _quiet_hours_are_a_span(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError(f"NOTIFY_QUIET_HOURS: {value!r} is not HH:MM-HH:MM (or empty)")
         return value
 
     @model_validator(mode="after")

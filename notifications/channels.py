@@ -2,17 +2,25 @@
 for email and SMS (outside production: a log line and a file under DATA_DIR/dev-mail), and the
 web chat (the notice appended to the customer's conversation in the widget).
 
-Adding a channel (Telegram, FCM, web chat): write a class with `async send(message)` that
-raises `PermanentDeliveryError` for what retrying cannot fix (blocked bot, unregistered push
-token, invalid address) and `TemporaryDeliveryError` for what it may (timeouts, 429, 5xx), then
-register it in `default_channels()` when its settings are present."""
+Adding a channel: write a class with `async send(message)` that raises
+- `UnreachableError` when this address cannot be reached on this channel (the bot is blocked,
+  the push token is unregistered, the mailbox does not exist): the worker records it and tries
+  the customer's next channel;
+- `PermanentDeliveryError` for what neither retrying nor another channel can fix (a malformed
+  message): the row is dead-lettered;
+- `TemporaryDeliveryError` for what may pass (timeouts, 429, 5xx), with `retry_after` when the
+  provider said how long to wait;
+then register it in `default_channels()` when its settings are present. A channel that sends
+many messages in one call (FCM: up to 500) also has `send_many(messages)`, returning one
+outcome per message (None when sent, else the DeliveryError); the worker groups a batch's
+messages for it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,8 +52,17 @@ class PermanentDeliveryError(DeliveryError):
     """Retrying cannot help: the row is dead-lettered at once."""
 
 
+class UnreachableError(PermanentDeliveryError):
+    """This address cannot be reached on this channel (blocked bot, unregistered token,
+    unknown mailbox): the worker tries the customer's next channel."""
+
+
 class TemporaryDeliveryError(DeliveryError):
-    """Retry later with backoff."""
+    """Retry later with backoff, or after `retry_after` seconds when the provider said so."""
+
+    def __init__(self, message: str = "", retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -65,10 +82,16 @@ class Rendered:
     # More (channel, address) pairs that get the same text besides `channel` (the web chat
     # beside email or SMS), sent first; their failures never stop the main one.
     also: tuple[tuple[str, str], ...] = ()
+    # The customer the message is for (None for a direct message such as a reset code).
+    customer_id: int | None = None
 
 
 class Channel(Protocol):
     async def send(self, message: Rendered) -> None: ...
+
+
+class BatchChannel(Channel, Protocol):
+    async def send_many(self, messages: Sequence[Rendered]) -> list[DeliveryError | None]: ...
 
 
 class ChannelRegistry(Mapping[str, Channel]):

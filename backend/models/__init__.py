@@ -34,6 +34,7 @@ from backend.models.enums import (
 )
 from backend.models.idempotency import IdempotencyKey
 from backend.models.invoice import Invoice
+from backend.models.notification_delivery import NotificationDelivery
 from backend.models.outage import Outage, OutageSubscription
 from backend.models.outbox import OutboxMessage
 from backend.models.payment import Payment
@@ -68,6 +69,7 @@ __all__ = [
     "InvoiceStatus",
     "MessageDirection",
     "MessageSender",
+    "NotificationDelivery",
     "Outage",
     "OutageStatus",
     "OutageSubscription",

@@ -28,3 +28,6 @@ class OutboxMessage(IdMixin, TimestampMixin, Base):
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[datetime | None]
+    # Lower goes first: a customer's own notices (0) are not held up behind a broadcast's
+    # hundred thousand rows (backend/broadcasts writes them with a higher number).
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
