@@ -35,6 +35,7 @@ from backend.logging import get_logger
 from backend.outbox import recovery_channels
 from backend.state import Resources
 from backend.validation import normalize_phone
+from backend.webchat import live
 from dialogs.handover import EVENTS_CHANNEL
 from notifications import repository
 
@@ -202,7 +203,9 @@ class WebchatChannel:
     """A notice in the customer's web chat conversation (the address is its id): stored as the
     bot's message in the transcript, once per outbox row, then announced on the conversation's
     Redis channel, so an open widget shows it at once and a closed one on the next visit
-    (docs/webchat-protocol.md, "Notifications in the widget")."""
+    (docs/webchat-protocol.md, "Notifications in the widget"). It reaches the customer only
+    when a widget is open (backend/webchat/live.widget_open); otherwise it raises
+    UnreachableError after storing, and the worker tries the next channel."""
 
     def __init__(self, resources: Resources) -> None:
         self.resources = resources
@@ -230,6 +233,14 @@ class WebchatChannel:
         except (RedisError, OSError):
             # stored: the widget's next ping or visit shows it
             log.warning("webchat notice not announced", conversation_id=conversation_id)
+        try:
+            shown = await live.widget_open(self.resources.redis, conversation_id)
+        except (RedisError, OSError):
+            shown = False
+        if not shown:
+            # Stored as unread for the next visit; the customer has not seen it yet, so the
+            # worker goes on to their next channel.
+            raise UnreachableError("no widget open: stored as unread for the next visit")
 
 
 def default_channels(settings: Settings, resources: Resources | None = None) -> ChannelRegistry:

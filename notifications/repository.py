@@ -11,23 +11,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.clock import utcnow
 from backend.db import dialect_insert
 from backend.models import (
     Channel,
+    ChannelIdentity,
     Conversation,
     ConversationMessage,
     Customer,
     MessageDirection,
     MessageSender,
+    NotificationDelivery,
     OutboxMessage,
     OutboxStatus,
 )
 from dialogs.types import Text, to_dict
-from notifications.events import Recipient
+from notifications.routing import Recipient
 
 outbox = cast(Table, OutboxMessage.__table__)
 
@@ -63,7 +65,9 @@ async def claim_batch(
     consumers; `only` (a SQL condition) narrows the claim to one consumer's rows. On
     PostgreSQL concurrent workers get disjoint rows (FOR UPDATE SKIP LOCKED); SQLite
     serialises writers, and the embedded default runs one worker."""
-    candidates = select(outbox.c.id).where(_due(now)).order_by(outbox.c.id).limit(limit)
+    candidates = (
+        select(outbox.c.id).where(_due(now)).order_by(outbox.c.priority, outbox.c.id).limit(limit)
+    )
     if exclude_kinds:
         candidates = candidates.where(outbox.c.kind.not_in(sorted(exclude_kinds)))
     if only is not None:
@@ -153,8 +157,16 @@ async def mark_dead(
     )
 
 
-async def recipient(session: AsyncSession, customer_id: int) -> Recipient | None:
-    row = (
+async def recipients(
+    session: AsyncSession, customer_ids: list[int], webchat_since: datetime | None
+) -> dict[int, Recipient]:
+    """Everything routing needs about these customers, in three queries for a whole batch:
+    their contacts and preferences, their reachable Telegram chats and push devices, and the
+    recent web chat conversation (when `webchat_since` is given)."""
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return {}
+    found = (
         await session.execute(
             select(
                 Customer.id,
@@ -162,18 +174,60 @@ async def recipient(session: AsyncSession, customer_id: int) -> Recipient | None
                 Customer.phone,
                 Customer.locale,
                 Customer.notification_preferences,
-            ).where(Customer.id == customer_id)
+            ).where(Customer.id.in_(ids))
         )
-    ).first()
-    if row is None:
-        return None
-    return Recipient(
-        customer_id=row.id,
-        email=row.email,
-        phone=row.phone,
-        locale=row.locale,
-        preferences=dict(row.notification_preferences or {}),
+    ).all()
+    telegram: dict[int, list[str]] = {}
+    devices: dict[int, list[str]] = {}
+    identities = await session.execute(
+        select(ChannelIdentity.customer_id, ChannelIdentity.channel, ChannelIdentity.external_id)
+        .where(
+            ChannelIdentity.customer_id.in_(ids),
+            ChannelIdentity.is_reachable.is_(True),
+            ChannelIdentity.channel.in_([Channel.telegram, Channel.fcm]),
+        )
+        .order_by(ChannelIdentity.id)
     )
+    for customer_id, channel, external_id in identities:
+        into = telegram if channel == Channel.telegram else devices
+        into.setdefault(customer_id, []).append(external_id)
+    chats: dict[int, int] = {}
+    if webchat_since is not None:
+        latest = (
+            select(
+                Conversation.customer_id,
+                Conversation.id,
+                func.row_number()
+                .over(
+                    partition_by=Conversation.customer_id,
+                    order_by=(Conversation.updated_at.desc(), Conversation.id.desc()),
+                )
+                .label("n"),
+            )
+            .where(
+                Conversation.channel == Channel.webchat,
+                Conversation.customer_id.in_(ids),
+                Conversation.updated_at >= webchat_since,
+            )
+            .subquery()
+        )
+        for customer_id, conversation_id in await session.execute(
+            select(latest.c.customer_id, latest.c.id).where(latest.c.n == 1)
+        ):
+            chats[int(customer_id)] = int(conversation_id)
+    return {
+        row.id: Recipient(
+            customer_id=row.id,
+            email=row.email,
+            phone=row.phone,
+            locale=row.locale,
+            preferences=dict(row.notification_preferences or {}),
+            telegram=tuple(telegram.get(row.id, ())),
+            devices=tuple(devices.get(row.id, ())),
+            webchat=chats.get(row.id),
+        )
+        for row in found
+    }
 
 
 async def webchat_conversation(
@@ -222,3 +276,109 @@ async def append_notice(
     )
     found = (await session.execute(stmt)).scalar_one_or_none()
     return None if found is None else int(found)
+
+
+async def postpone(
+    session: AsyncSession, message: ClaimedMessage, available_at: datetime, note: str
+) -> bool:
+    """Back to pending until `available_at` without spending an attempt: waiting out quiet
+    hours or a provider's flood control is not a failure of the row. Fenced like the marks."""
+    return await _mark(
+        session,
+        message,
+        status=OutboxStatus.pending,
+        available_at=available_at,
+        attempts=outbox.c.attempts - 1,
+        last_error=note[:LAST_ERROR_MAX],
+    )
+
+
+# --- per-recipient delivery rows ----------------------------------------------------------
+
+deliveries = cast(Table, NotificationDelivery.__table__)
+
+# Final states: an address that got the message, or told us it cannot be reached. A row
+# claimed again (a retry, a worker that died) sends neither of them again.
+SENT = "sent"
+FAILED = "failed"
+FINAL = frozenset({SENT, FAILED})
+
+
+def delivery_key(outbox_id: int, channel: str, address: str) -> str:
+    return f"{outbox_id}:{channel}:{address}"[:600]
+
+
+@dataclass(frozen=True)
+class Target:
+    outbox_id: int
+    customer_id: int | None
+    kind: str
+    channel: str
+    address: str
+
+    @property
+    def key(self) -> str:
+        return delivery_key(self.outbox_id, self.channel, self.address)
+
+
+async def begin_deliveries(
+    session: AsyncSession, targets: list[Target], now: datetime
+) -> dict[str, str]:
+    """Record that these sends are starting (status "sending", attempts + 1) and return the
+    final status of those already settled by an earlier claim ("sent" or "failed"), which
+    are not sent again."""
+    if not targets:
+        return {}
+    values = [
+        {
+            "key": t.key,
+            "outbox_id": t.outbox_id,
+            "customer_id": t.customer_id,
+            "kind": t.kind,
+            "channel": t.channel,
+            "address": t.address[:512],
+            "status": "sending",
+            "attempts": 0,
+            "created_at": now,
+        }
+        for t in targets
+    ]
+    insert = dialect_insert(session)(NotificationDelivery)
+    await session.execute(insert.on_conflict_do_nothing(index_elements=["key"]), values)
+    keys = [t.key for t in targets]
+    settled = {
+        key: status
+        for key, status in await session.execute(
+            select(deliveries.c.key, deliveries.c.status).where(
+                deliveries.c.key.in_(keys), deliveries.c.status.in_(sorted(FINAL))
+            )
+        )
+    }
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.key.in_([k for k in keys if k not in settled]))
+        .values(status="sending", attempts=deliveries.c.attempts + 1)
+    )
+    return settled
+
+
+async def finish_deliveries(
+    session: AsyncSession, outcomes: list[tuple[str, str, str | None]], now: datetime
+) -> None:
+    """(key, status, error) for each send that ended."""
+    if not outcomes:
+        return
+    await session.execute(
+        update(deliveries)
+        .where(deliveries.c.key == bindparam("k"))
+        .values(status=bindparam("s"), error=bindparam("e"), sent_at=bindparam("t")),
+        [
+            {
+                "k": key,
+                "s": status,
+                "e": None if error is None else error[:LAST_ERROR_MAX],
+                "t": now if status == SENT else None,
+            }
+            for key, status, error in outcomes
+        ],
+    )

@@ -19,12 +19,12 @@ import json
 import random
 import signal
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, not_, or_
 
 from backend.clock import utcnow
 from backend.config import Settings
@@ -37,17 +37,19 @@ from backend.state import Resources
 # already heard of it (conv:{id}, after the turn's commit) and reads it from the transcript, so
 # the row only records it; without a consumer these rows would pile up pending for ever.
 from dialogs.handover import AGENT_REPLY, AGENTS_CHANNEL, CUSTOMER_MESSAGE, WAITING_AGENT
-from notifications import repository
+from notifications import repository, routing
 from notifications.channels import (
     WEBCHAT,
     ChannelRegistry,
     PermanentDeliveryError,
     Rendered,
     TemporaryDeliveryError,
+    UnreachableError,
     default_channels,
 )
-from notifications.events import ADAPTER, EVENTS, INTERNAL, EventNotice, pick_channel
+from notifications.events import EVENTS, INTERNAL, EventNotice
 from notifications.render import Renderer, RenderError
+from notifications.routing import Recipient, Step
 
 log = get_logger("notifications.worker")
 
@@ -97,6 +99,10 @@ def _describe(exc: BaseException, payload: dict[str, Any]) -> str:
     return text
 
 
+# Categories a customer cannot turn off (a sign-in they did not make must reach them).
+UNSILENCEABLE: frozenset[str] = frozenset({"security"})
+
+
 class Skipped(Exception):
     """Nothing to send, on purpose (the customer turned this kind of notification off)."""
 
@@ -140,161 +146,444 @@ def _direct(message: repository.ClaimedMessage, renderer: Renderer) -> Rendered:
     raise PermanentDeliveryError("payload needs a 'template' or a 'text'")
 
 
-async def _for_customer(
+@dataclass
+class _Job:
+    """One claimed row on its way: what to send, where, and how it ended."""
+
+    message: repository.ClaimedMessage
+    base: Rendered | None = None
+    steps: tuple[Step, ...] = ()
+    also: tuple[Step, ...] = ()
+    urgent: bool = False
+    # Fallback moves through `steps`: the next one to try (an urgent job starts with all its
+    # live steps at once).
+    next_step: int = 0
+    reached: bool = False
+    # outcome: done | skipped | dead | retry | postpone (None while sending)
+    outcome: str | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    until: datetime | None = None
+    # the notice waits as unread in the customer's web chat (no widget was open)
+    stored_unread: bool = False
+    unreachable: list[str] = field(default_factory=list)
+
+    def end(self, outcome: str, error: str | None = None) -> None:
+        self.outcome, self.error = outcome, error
+
+
+def _webchat_since(
+    resources: Resources, channels: ChannelRegistry, now: datetime
+) -> datetime | None:
+    """Customers' web chat conversations count for notices when identified within
+    WEBCHAT_NOTIFY_DAYS (docs/webchat-protocol.md)."""
+    days = resources.settings.webchat_notify_days
+    if WEBCHAT not in channels or days <= 0:
+        return None
+    return now - timedelta(days=days)
+
+
+def _told_in(payload: dict[str, Any]) -> set[str]:
+    """Channels where the customer already got this in the conversation (the chat's reply to a
+    Telegram payment is its credit notice), named by the producer."""
+    told = payload.get("told_in")
+    if isinstance(told, str):
+        return {told}
+    if isinstance(told, list):
+        return {t for t in told if isinstance(t, str)}
+    return set()
+
+
+def _plan_customer(
+    job: _Job,
     resources: Resources,
     channels: ChannelRegistry,
     renderer: Renderer,
-    message: repository.ClaimedMessage,
     notice: EventNotice,
-) -> Rendered:
-    """A domain event: the customer's locale, preferences and first reachable channel."""
+    recipient: Recipient | None,
+    now: datetime,
+) -> None:
+    """A domain event: the customer's language, preferences, quiet hours and channels."""
+    message = job.message
     payload = message.payload
-    customer_id = payload.get("customer_id")
-    if not isinstance(customer_id, int) or isinstance(customer_id, bool):
-        raise PermanentDeliveryError("event payload needs a customer_id")
-    async with resources.sessionmaker() as session:
-        recipient = await repository.recipient(session, customer_id)
+    settings = resources.settings
     if recipient is None:
-        raise PermanentDeliveryError(f"customer {customer_id} not found")
-    if recipient.preferences.get(notice.category, True) is False:
+        raise PermanentDeliveryError(f"customer {payload.get('customer_id')} not found")
+    urgent = getattr(notice, "urgent", False)
+    if (
+        notice.category not in UNSILENCEABLE
+        and recipient.preferences.get(notice.category, True) is False
+    ):
         raise Skipped(f"customer turned off {notice.category} notifications")
-    picked = pick_channel(recipient, set(channels))
-    webchat = await _webchat_of(resources, channels, customer_id)
-    if picked is None and webchat is None:
-        raise PermanentDeliveryError(f"customer {customer_id} has no reachable channel")
+    routed = routing.plan(
+        recipient,
+        kind=message.kind,
+        category=notice.category,
+        urgent=urgent,
+        available=set(channels),
+        sms_kinds=settings.sms_kinds,
+        told_in=_told_in(payload),
+    )
+    if not routed.steps and not routed.also:
+        if _told_in(payload):
+            raise Skipped("already told in the conversation")
+        raise PermanentDeliveryError(f"customer {recipient.customer_id} has no reachable channel")
+    if not urgent:
+        span = routing.quiet_span(recipient.preferences, settings.notify_quiet_hours)
+        until = routing.quiet_until(now, span, settings.billing_timezone)
+        if until is not None:
+            job.end("postpone", "quiet hours")
+            job.until = until
+            return
     try:
-        args = notice.args(
-            payload, resources.settings, renderer.catalog.locale_for(recipient.locale)
-        )
+        args = notice.args(payload, settings, renderer.catalog.locale_for(recipient.locale))
     except (KeyError, TypeError, ValueError) as exc:
         raise PermanentDeliveryError(f"malformed {message.kind} payload: {exc!r}") from None
     text = renderer.render(notice.template, args, recipient.locale)
-    main = picked or (WEBCHAT, str(webchat))
-    return Rendered(
+    job.base = Rendered(
         outbox_id=message.id,
         kind=message.kind,
-        channel=main[0],
-        to=main[1],
+        channel="",
+        to="",
         locale=text.locale,
         text=text.text,
         subject=text.subject,
         payload=payload,
-        also=((WEBCHAT, str(webchat)),) if picked is not None and webchat is not None else (),
+        customer_id=recipient.customer_id,
     )
+    job.steps, job.also, job.urgent = routed.steps, routed.also, urgent
 
 
-async def _webchat_of(
-    resources: Resources, channels: ChannelRegistry, customer_id: int
-) -> int | None:
-    """The web chat conversation that also gets the customer's notices: the most recent one
-    identified to them within WEBCHAT_NOTIFY_DAYS (docs/webchat-protocol.md)."""
-    days = resources.settings.webchat_notify_days
-    if WEBCHAT not in channels or days <= 0:
-        return None
-    async with resources.sessionmaker() as session:
-        return await repository.webchat_conversation(
-            session, customer_id, utcnow() - timedelta(days=days)
-        )
-
-
-async def _send(channels: ChannelRegistry, rendered: Rendered, options: WorkerOptions) -> None:
-    """The extra channels first (the web chat: idempotent, so a retry of the main channel does
-    not repeat it), then the main one. An extra that fails for good is logged, and the main
-    channel still goes; one that may recover retries the whole row before the main send."""
-    for name, to in rendered.also:
-        extra = channels.get(name)
-        if extra is None:
-            continue
+async def _prepare_batch(
+    resources: Resources,
+    channels: ChannelRegistry,
+    renderer: Renderer,
+    claimed: list[repository.ClaimedMessage],
+    now: datetime,
+) -> list[_Job]:
+    jobs = [_Job(message) for message in claimed]
+    customer_ids = [
+        m.payload["customer_id"]
+        for m in claimed
+        if m.kind in EVENTS
+        and "channel" not in m.payload
+        and isinstance(m.payload.get("customer_id"), int)
+        and not isinstance(m.payload.get("customer_id"), bool)
+    ]
+    found: dict[int, Recipient] = {}
+    if customer_ids:
+        async with resources.sessionmaker() as session:
+            found = await repository.recipients(
+                session, customer_ids, _webchat_since(resources, channels, now)
+            )
+    for job in jobs:
+        message = job.message
         try:
-            await asyncio.wait_for(
-                extra.send(dataclasses.replace(rendered, channel=name, to=to, also=())),
-                options.send_timeout,
-            )
-        except PermanentDeliveryError as exc:
-            log.warning(
-                "notification not delivered on an extra channel",
-                outbox_id=rendered.outbox_id,
-                channel=name,
-                error=str(exc),
-            )
-    channel = channels.get(rendered.channel)
-    if channel is None:
-        raise PermanentDeliveryError(f"no channel {rendered.channel!r} configured")
-    await asyncio.wait_for(channel.send(rendered), options.send_timeout)
+            if message.kind == AGENT_REPLY:
+                chat = message.payload.get("chat_id")
+                if not isinstance(chat, int | str) or not str(chat):
+                    raise PermanentDeliveryError("bad payload: no chat_id")
+                job.base = Rendered(
+                    outbox_id=message.id,
+                    kind=message.kind,
+                    channel="",
+                    to="",
+                    locale=renderer.default_locale,
+                    text="",
+                    payload=message.payload,
+                )
+                job.steps = (Step(str(message.payload.get("channel")), (str(chat),)),)
+            elif "channel" in message.payload:
+                rendered = _direct(message, renderer)
+                job.base = rendered
+                job.steps = (Step(rendered.channel, (rendered.to,)),)
+            elif message.kind in INTERNAL:
+                raise Skipped("internal event, not a customer notification")
+            else:
+                notice = EVENTS.get(message.kind)
+                if notice is None:
+                    raise PermanentDeliveryError(
+                        f"no notification for kind {message.kind!r} and no channel in the payload"
+                    )
+                customer_id = message.payload.get("customer_id")
+                if not isinstance(customer_id, int) or isinstance(customer_id, bool):
+                    raise PermanentDeliveryError("event payload needs a customer_id")
+                _plan_customer(
+                    job, resources, channels, renderer, notice, found.get(customer_id), now
+                )
+        except Skipped as exc:
+            job.end("skipped", f"skipped: {exc}")
+        except (PermanentDeliveryError, RenderError) as exc:
+            job.end("dead", _describe(exc, message.payload))
+        except Exception as exc:
+            log.exception("notification could not be prepared", outbox_id=message.id)
+            job.end("retry", _describe(exc, message.payload))
+    return jobs
 
 
-async def _prepare(
+@dataclass
+class _Send:
+    job: _Job
+    target: repository.Target
+    extra: bool  # the web chat beside the main channel: its failure never fails the job
+    outcome: str = ""  # sent | failed | temporary | dead
+    error: str | None = None
+    retry_after: float | None = None
+
+
+def _round(jobs: list[_Job], first: bool) -> list[_Send]:
+    """The sends of this round: each open job's next step (an urgent job's live steps all at
+    once in the first round), plus the extras in the first round."""
+    sends: list[_Send] = []
+    for job in jobs:
+        if job.outcome is not None or job.base is None:
+            continue
+        steps: list[Step] = []
+        if first and job.urgent:
+            live = [s for s in job.steps if s.channel in routing.LIVE]
+            steps = live or list(job.steps[:1])
+            job.next_step = len(live) if live else 1
+            if live:
+                # the rest (e-mail, SMS) only if no live channel reaches the customer
+                job.steps = tuple(live) + tuple(
+                    s for s in job.steps if s.channel not in routing.LIVE
+                )
+        elif job.next_step < len(job.steps):
+            steps = [job.steps[job.next_step]]
+            job.next_step += 1
+        for extra, group in ((False, steps), (True, job.also if first else ())):
+            for step in group:
+                for address in step.addresses:
+                    target = repository.Target(
+                        job.message.id,
+                        job.base.customer_id,
+                        job.message.kind,
+                        step.channel,
+                        address,
+                    )
+                    sends.append(_Send(job, target, extra))
+    return sends
+
+
+def _failure(exc: BaseException, payload: dict[str, Any]) -> tuple[str, str, float | None]:
+    if isinstance(exc, UnreachableError):
+        return "failed", _describe(exc, payload), None
+    if isinstance(exc, PermanentDeliveryError):
+        return "dead", _describe(exc, payload), None
+    if isinstance(exc, TemporaryDeliveryError):
+        return "temporary", _describe(exc, payload), exc.retry_after
+    if isinstance(exc, TimeoutError):
+        return "temporary", _describe(exc, payload), None
+    log.error(
+        "notification channel failed unexpectedly",
+        error=f"{type(exc).__name__}: {str(exc)[:200]}",
+    )
+    return "temporary", _describe(exc, payload), None
+
+
+async def _send_round(
     resources: Resources,
     channels: ChannelRegistry,
-    renderer: Renderer,
-    message: repository.ClaimedMessage,
-) -> Rendered:
-    if "channel" in message.payload:
-        return _direct(message, renderer)
-    if message.kind in INTERNAL:
-        raise Skipped("internal event, not a customer notification")
-    notice = EVENTS.get(message.kind)
-    if notice is None:
-        raise PermanentDeliveryError(
-            f"no notification for kind {message.kind!r} and no channel in the payload"
-        )
-    return await _for_customer(resources, channels, renderer, message, notice)
-
-
-async def _deliver(
-    resources: Resources,
-    channels: ChannelRegistry,
-    renderer: Renderer,
     options: WorkerOptions,
-    message: repository.ClaimedMessage,
+    sends: list[_Send],
     clock: Clock,
 ) -> None:
-    outcome: str
-    error: str | None = None
-    if message.attempts > options.max_attempts:
-        # Claimed again after its lease ran out: some send keeps killing the worker.
-        outcome, error = "dead", "retries exhausted: the lease expired on every attempt"
-    else:
-        try:
-            rendered = await _prepare(resources, channels, renderer, message)
-            await _send(channels, rendered, options)
-            outcome = "done"
-        except Skipped as exc:
-            outcome, error = "skipped", f"skipped: {exc}"
-        except (PermanentDeliveryError, RenderError) as exc:
-            outcome, error = "dead", _describe(exc, message.payload)
-        except (TemporaryDeliveryError, TimeoutError) as exc:
-            outcome, error = "retry", _describe(exc, message.payload)
-        except Exception as exc:
-            # A channel bug or a lost connection must not lose the message: retry, and
-            # dead-letter in the end.
-            log.exception("notification delivery failed unexpectedly", outbox_id=message.id)
-            outcome, error = "retry", _describe(exc, message.payload)
-    if outcome == "retry" and message.attempts >= options.max_attempts:
-        outcome, error = "dead", f"retries exhausted after {message.attempts} attempts: {error}"
-
-    now = clock()
+    """Send this round: settled addresses are skipped; a batch channel (push) gets its
+    messages in chunks; every other channel one message at a time per address, in row order
+    (a chat's replies keep their order: after a temporary failure the address's later
+    messages wait too), addresses in parallel. Each outcome is recorded as soon as it is
+    known, so a worker killed mid-batch sends again only what was in flight."""
     async with unit_of_work(resources.sessionmaker) as session:
-        if outcome in ("done", "skipped"):
-            marked = await repository.mark_done(session, message, now, note=error)
-        elif outcome == "retry":
-            delay = backoff_delay(message.attempts, options)
-            marked = await repository.mark_retry(
-                session, message, error or "", now + timedelta(seconds=delay)
-            )
+        settled = await repository.begin_deliveries(session, [s.target for s in sends], clock())
+    pending: list[_Send] = []
+    for send in sends:
+        status = settled.get(send.target.key)
+        if status == repository.SENT:
+            send.outcome = "sent"
+        elif status == repository.FAILED:
+            send.outcome, send.error = "failed", "unreachable (recorded earlier)"
         else:
-            marked = await repository.mark_dead(session, message, error or "", now)
-    fields = {"outbox_id": message.id, "kind": message.kind, "attempts": message.attempts}
-    if not marked:
-        log.warning("outbox row was claimed again before it was marked", **fields)
-    elif outcome == "done":
-        log.debug("notification delivered", **fields)
-    elif outcome == "skipped":
-        log.info("notification skipped", reason=error, **fields)
-    elif outcome == "retry":
-        log.info("notification delivery will be retried", error=error, **fields)
-    else:
-        log.warning("notification dead-lettered", error=error, **fields)
+            pending.append(send)
+
+    async def record(done: list[_Send]) -> None:
+        async with unit_of_work(resources.sessionmaker) as session:
+            await repository.finish_deliveries(
+                session,
+                [
+                    (
+                        s.target.key,
+                        {"sent": repository.SENT, "failed": repository.FAILED}.get(
+                            s.outcome, "dead" if s.outcome == "dead" else "retry"
+                        ),
+                        s.error,
+                    )
+                    for s in done
+                ],
+                clock(),
+            )
+
+    def rendered(send: _Send) -> Rendered:
+        assert send.job.base is not None
+        return dataclasses.replace(
+            send.job.base, channel=send.target.channel, to=send.target.address
+        )
+
+    by_channel: dict[str, list[_Send]] = {}
+    for send in pending:
+        by_channel.setdefault(send.target.channel, []).append(send)
+    bound = asyncio.Semaphore(options.concurrency)
+    work: list[Coroutine[Any, Any, None]] = []
+
+    async def batch(channel: Any, chunk: list[_Send]) -> None:
+        try:
+            results = await asyncio.wait_for(
+                channel.send_many([rendered(s) for s in chunk]), options.send_timeout * 3
+            )
+        except Exception as exc:  # the whole call failed: every message in it may retry
+            results = [exc] * len(chunk)
+        for send, result in zip(chunk, results, strict=True):
+            if result is None:
+                send.outcome = "sent"
+            else:
+                send.outcome, send.error, send.retry_after = _failure(
+                    result, send.job.message.payload
+                )
+        await record(chunk)
+
+    async def one_address(channel: Any, queue: list[_Send]) -> None:
+        held: _Send | None = None
+        for send in queue:
+            if held is not None:
+                send.outcome = "temporary"
+                send.error = "waiting behind an earlier message to the same address"
+                send.retry_after = held.retry_after
+                continue
+            async with bound:
+                try:
+                    await asyncio.wait_for(channel.send(rendered(send)), options.send_timeout)
+                    send.outcome = "sent"
+                except Exception as exc:
+                    send.outcome, send.error, send.retry_after = _failure(
+                        exc, send.job.message.payload
+                    )
+                await record([send])
+            if send.outcome == "temporary":
+                held = send
+
+    for name, group in by_channel.items():
+        channel = channels.get(name)
+        if channel is None:
+            for send in group:
+                send.outcome, send.error = (
+                    "dead",
+                    f"PermanentDeliveryError: no channel {name!r} configured",
+                )
+            await record(group)
+            continue
+        if hasattr(channel, "send_many"):
+            size = getattr(channel, "batch_size", 500)
+            for i in range(0, len(group), size):
+                work.append(batch(channel, group[i : i + size]))
+        else:
+            queues: dict[str, list[_Send]] = {}
+            for send in sorted(group, key=lambda s: s.job.message.id):
+                queues.setdefault(send.target.address, []).append(send)
+            work.extend(one_address(channel, queue) for queue in queues.values())
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+
+
+def _settle(jobs: list[_Job], sends: list[_Send]) -> None:
+    """After a round: a job whose step reached the customer is done (an urgent one once any
+    live channel did); one that met only unreachable addresses goes on to its next step; a
+    temporary failure retries the row later (what was sent is not sent again)."""
+    by_job: dict[int, list[_Send]] = {}
+    for send in sends:
+        if send.target.channel == WEBCHAT and send.outcome == "failed":
+            send.job.stored_unread = True
+        if send.extra:
+            if send.outcome not in ("sent", "failed"):
+                log.warning(
+                    "notification not delivered on an extra channel",
+                    outbox_id=send.target.outbox_id,
+                    channel=send.target.channel,
+                    error=send.error,
+                )
+            continue
+        by_job.setdefault(id(send.job), []).append(send)
+    for job in {id(s.job): s.job for s in sends}.values():
+        if job.outcome is not None:
+            continue
+        mine = by_job.get(id(job), [])
+        if any(s.outcome == "sent" for s in mine):
+            job.reached = True
+        temporary = [s for s in mine if s.outcome == "temporary"]
+        dead = [s for s in mine if s.outcome == "dead"]
+        job.unreachable.extend(s.error or "" for s in mine if s.outcome == "failed")
+        if job.reached:
+            job.end("done")
+        elif temporary:
+            job.end("retry", temporary[0].error)
+            hints = [s.retry_after for s in temporary if s.retry_after is not None]
+            job.retry_after = max(hints) if hints else None
+        elif dead:
+            job.end("dead", dead[0].error)
+        elif job.next_step >= len(job.steps) and job.stored_unread:
+            job.end("done", "waits unread in the web chat: no other channel reached the customer")
+        elif job.next_step >= len(job.steps):
+            reason = "; ".join(job.unreachable[-3:]) or "no channel reached the customer"
+            job.end("dead", f"unreachable on every channel: {reason}")
+
+
+async def _finish(
+    resources: Resources, options: WorkerOptions, jobs: list[_Job], clock: Clock
+) -> None:
+    """Mark every claimed row in one transaction."""
+    now = clock()
+    marked: list[tuple[_Job, bool]] = []
+    async with unit_of_work(resources.sessionmaker) as session:
+        for job in jobs:
+            message = job.message
+            outcome, error = job.outcome or "retry", job.error
+            if outcome == "retry" and job.retry_after is not None:
+                outcome = "flood"
+            if outcome == "retry" and message.attempts >= options.max_attempts:
+                outcome = "dead"
+                error = f"retries exhausted after {message.attempts} attempts: {error}"
+            job.outcome, job.error = outcome, error
+            if outcome in ("done", "skipped"):
+                ok = await repository.mark_done(session, message, now, note=error)
+            elif outcome == "retry":
+                delay = backoff_delay(message.attempts, options)
+                ok = await repository.mark_retry(
+                    session, message, error or "", now + timedelta(seconds=delay)
+                )
+            elif outcome == "flood":
+                until = now + timedelta(seconds=float(job.retry_after or 1))
+                ok = await repository.postpone(session, message, until, error or "retry after")
+            elif outcome == "postpone":
+                ok = await repository.postpone(session, message, job.until or now, error or "")
+            else:
+                ok = await repository.mark_dead(session, message, error or "", now)
+            marked.append((job, ok))
+    for job, ok in marked:
+        fields = {
+            "outbox_id": job.message.id,
+            "kind": job.message.kind,
+            "attempts": job.message.attempts,
+        }
+        if not ok:
+            log.warning("outbox row was claimed again before it was marked", **fields)
+        elif job.outcome == "done":
+            log.debug("notification delivered", **fields)
+        elif job.outcome in ("skipped", "postpone", "flood"):
+            log.info("notification " + job.outcome, reason=job.error, **fields)
+        elif job.outcome == "retry":
+            log.info("notification delivery will be retried", error=job.error, **fields)
+        else:
+            log.warning("notification dead-lettered", error=job.error, **fields)
 
 
 async def deliver_once(
@@ -315,22 +604,42 @@ async def deliver_once(
             limit=options.batch_size,
             now=now,
             lease_until=now + timedelta(seconds=options.lease_seconds),
-            exclude_kinds=ADAPTER,
+            only=_customer_rows(channels),
         )
     if not claimed:
         return 0
-    bound = asyncio.Semaphore(options.concurrency)
-
-    async def one(message: repository.ClaimedMessage) -> None:
-        async with bound:
-            await _deliver(resources, channels, renderer, options, message, clock)
-
-    results = await asyncio.gather(*(one(m) for m in claimed), return_exceptions=True)
-    # Unmarked rows stay claimed until their lease runs out, then go out again.
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
+    jobs: list[_Job] = []
+    for message in claimed:
+        if message.attempts > options.max_attempts:
+            # Claimed again after its lease ran out: some send keeps killing the worker.
+            job = _Job(message)
+            job.end("dead", "retries exhausted: the lease expired on every attempt")
+            jobs.append(job)
+    live = [m for m in claimed if m.attempts <= options.max_attempts]
+    jobs.extend(await _prepare_batch(resources, channels, renderer, live, now))
+    first = True
+    # Each round tries one more channel for the jobs not yet delivered (five channels at most).
+    for _ in range(len(routing.FALLBACK_ORDER) + 1):
+        sends = _round(jobs, first)
+        if not sends:
+            break
+        await _send_round(resources, channels, options, sends, clock)
+        _settle(jobs, sends)
+        first = False
+    for job in jobs:
+        if job.outcome is None:
+            job.end("dead", "no channel reached the customer")
+    await _finish(resources, options, sorted(jobs, key=lambda j: j.message.id), clock)
     return len(claimed)
+
+
+def _customer_rows(channels: ChannelRegistry) -> Any:
+    """What this worker delivers: everything but the web adapter's rows; the Telegram agent
+    replies only with a Telegram channel (another worker with one takes them)."""
+    rows = not_(_web_adapter_rows())
+    if "telegram" not in channels:
+        rows = and_(rows, repository.outbox.c.kind != AGENT_REPLY)
+    return rows
 
 
 def _web_adapter_rows() -> Any:

@@ -26,6 +26,10 @@ from backend.migrate import upgrade
 from backend.models import Base
 from backend.state import Resources
 
+# Quiet hours would hold non-urgent notices back depending on the hour the suite runs at; the
+# tests about quiet hours set them explicitly. Subprocesses (python main.py ...) inherit this.
+os.environ.setdefault("NOTIFY_QUIET_HOURS", "")
+
 # Each pytest process gets its own database and Redis database, so parallel runs on one
 # machine (several developers, CI beside a developer) never truncate each other's data.
 TEST_DATABASE_URL = os.environ.get(

@@ -110,6 +110,10 @@ class ChatConnection:
         self.rate = MessageRate(self.settings.webchat_messages_per_minute)
         self.send_lock = asyncio.Lock()
         self.listener: asyncio.Task[None] | None = None
+        self.background: set[asyncio.Task[None]] = set()
+        # this socket in the conversation's "widget open" set (live.widget_open)
+        self.socket_id = live.socket_id()
+        self.marked: int | None = None
         self.identity: identity.Identity | None = None  # whom the turns speak for
         self.consented = False
         # an agent has the conversation (the bot does not answer, so no bot typing): the
@@ -192,6 +196,7 @@ class ChatConnection:
         if isinstance(frame, protocol.PingFrame):
             async with self.send_lock:
                 await self.send(protocol.pong())
+            await self._mark_open()
             await self.catch_up()
         elif isinstance(frame, protocol.ResumeFrame):
             async with self.send_lock:
@@ -387,6 +392,23 @@ class ChatConnection:
             # subscribed now, not in the task: an event right after this turn is not missed
             subscription = hub.open(EVENTS_CHANNEL.format(self.conversation_id))
             self.listener = asyncio.create_task(self._events(subscription))
+            task = asyncio.create_task(self._mark_open())
+            self.background.add(task)
+            task.add_done_callback(self.background.discard)
+
+    async def _mark_open(self) -> None:
+        """Tell the notification worker a widget shows this conversation (best effort)."""
+        conversation_id = self.conversation_id
+        if conversation_id is None:
+            return
+        try:
+            redis = self.resources.redis
+            if self.marked is not None and self.marked != conversation_id:
+                await live.mark_closed(redis, self.marked, self.socket_id)
+            await live.mark_open(redis, conversation_id, self.socket_id)
+            self.marked = conversation_id
+        except Exception:
+            log.warning("webchat.mark_open_failed", conversation_id=conversation_id)
 
     async def _events(self, subscription: live.Subscription) -> None:
         """Catch up on every event of the conversation's channel, whichever process wrote;
@@ -416,6 +438,9 @@ class ChatConnection:
             )
 
     async def close(self) -> None:
+        if self.marked is not None:
+            with contextlib.suppress(Exception):
+                await live.mark_closed(self.resources.redis, self.marked, self.socket_id)
         if self.listener is not None:
             self.listener.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

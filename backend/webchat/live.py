@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -227,3 +229,38 @@ def hub_of(state: Any, redis: Redis) -> LiveHub:
     if hub._task is None:
         hub._task = asyncio.create_task(hub._run(), name="webchat-live-hub")
     return hub
+
+
+# --- which conversations have a widget open --------------------------------------------------
+# A sorted set per conversation: each open socket with the moment its mark lapses. A socket marks
+# itself when it starts listening and on every ping (the widget pings every 25 s), and unmarks
+# itself when it closes; a process that died leaves marks that lapse by themselves. The
+# notification worker reads it: a notice reaches a visitor at once only when a widget is open,
+# otherwise it waits in the transcript as unread and the next channel is tried.
+OPEN_KEY = "webchat:open:{}"
+OPEN_SECONDS = 90
+
+
+def socket_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def mark_open(redis: Redis, conversation_id: int, socket: str) -> None:
+    key = OPEN_KEY.format(conversation_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zadd(key, {socket: time.time() + OPEN_SECONDS})
+        pipe.expire(key, OPEN_SECONDS)
+        await pipe.execute()
+
+
+async def mark_closed(redis: Redis, conversation_id: int, socket: str) -> None:
+    await redis.zrem(OPEN_KEY.format(conversation_id), socket)
+
+
+async def widget_open(redis: Redis, conversation_id: int) -> bool:
+    key = OPEN_KEY.format(conversation_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.zremrangebyscore(key, "-inf", time.time())
+        pipe.zcard(key)
+        _, count = await pipe.execute()
+    return int(count) > 0
