@@ -45,11 +45,13 @@ from notifications.channels import (
     Rendered,
     TemporaryDeliveryError,
     UnreachableError,
+    close_channels,
     default_channels,
 )
 from notifications.events import EVENTS, INTERNAL, EventNotice
 from notifications.render import Renderer, RenderError
 from notifications.routing import Recipient, Step
+from notifications.wakeup import OutboxListener
 
 log = get_logger("notifications.worker")
 
@@ -189,7 +191,7 @@ def _told_in(payload: dict[str, Any]) -> set[str]:
     told = payload.get("told_in")
     if isinstance(told, str):
         return {told}
-    if isinstance(told, list):
+    if isinstance(told, list | dict):  # a list of channels, or {channel: address}
         return {t for t in told if isinstance(t, str)}
     return set()
 
@@ -705,31 +707,42 @@ async def run_worker(
     options: WorkerOptions = DEFAULT_OPTIONS,
 ) -> None:
     """Deliver until `stop` is set. A database or Redis outage is logged and waited out with
-    backoff; the loop never ends because of it."""
+    backoff; the loop never ends because of it. Between rounds it sleeps until a row is
+    inserted (PostgreSQL's NOTIFY, notifications/wakeup.py) or the poll interval passes."""
+    owned = channels is None
     channels = channels if channels is not None else default_channels(resources.settings, resources)
     renderer = Renderer(resources.settings.default_locale)
+    listener = OutboxListener(resources.settings)
+    listener.start(stop)
     failures = 0
     log.info("notification worker started", channels=sorted(channels))
-    while not stop.is_set():
-        try:
-            claimed = await deliver_once(resources, channels, options, renderer=renderer)
-            claimed = max(claimed, await deliver_conversation_events(resources, options))
-        except Exception as exc:
-            failures += 1
-            delay = min(options.outage_backoff_cap, options.poll_interval * 2.0 ** (failures - 1))
-            log.warning(
-                "notification worker: database or Redis unavailable; waiting",
-                error=f"{type(exc).__name__}: {str(exc)[:200]}",
-                retry_in=delay,
-                failures=failures,
-            )
-            await _wait(stop, delay)
-            continue
-        if failures:
-            log.info("notification worker recovered", after_failures=failures)
-            failures = 0
-        if claimed < options.batch_size:
-            await _wait(stop, options.poll_interval)
+    try:
+        while not stop.is_set():
+            try:
+                claimed = await deliver_once(resources, channels, options, renderer=renderer)
+                claimed = max(claimed, await deliver_conversation_events(resources, options))
+            except Exception as exc:
+                failures += 1
+                delay = min(
+                    options.outage_backoff_cap, options.poll_interval * 2.0 ** (failures - 1)
+                )
+                log.warning(
+                    "notification worker: database or Redis unavailable; waiting",
+                    error=f"{type(exc).__name__}: {str(exc)[:200]}",
+                    retry_in=delay,
+                    failures=failures,
+                )
+                await _wait(stop, delay)
+                continue
+            if failures:
+                log.info("notification worker recovered", after_failures=failures)
+                failures = 0
+            if claimed < options.batch_size:
+                await listener.wait(stop, options.poll_interval)
+    finally:
+        await listener.close()
+        if owned:
+            await close_channels(channels)
     log.info("notification worker stopped")
 
 

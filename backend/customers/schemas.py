@@ -60,11 +60,33 @@ class AddressOut(BaseModel):
     text: str | None = None
 
 
+NoticeCategory = Literal["billing", "outages", "tickets", "marketing", "security"]
+NoticeChannel = Literal["telegram", "fcm", "webchat", "email", "sms"]
+QuietHours = Annotated[str, Field(pattern=r"^$|^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")]
+
+
 class NotificationPreferences(Strict):
+    """The four switches, and optionally the channels per category in the customer's order
+    (absent: Telegram, push, the web chat, e-mail, SMS) and their own quiet hours ("23:00-08:00",
+    "" for none; absent: the provider's NOTIFY_QUIET_HOURS). A PUT without `channels` or
+    `quiet_hours` keeps the stored ones; null resets them to the provider's default."""
+
     billing: StrictBool
     outages: StrictBool
     tickets: StrictBool
     marketing: StrictBool
+    channels: (
+        dict[NoticeCategory, Annotated[list[NoticeChannel], Field(min_length=1, max_length=5)]]
+        | None
+    ) = None
+    quiet_hours: QuietHours | None = None
+
+    @model_validator(mode="after")
+    def _no_repeated_channel(self) -> NotificationPreferences:
+        for category, listed in (self.channels or {}).items():
+            if len(set(listed)) != len(listed):
+                raise ValueError(f"channels.{category}: a channel is listed twice")
+        return self
 
 
 class ProfileOut(BaseModel):

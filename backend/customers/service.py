@@ -101,11 +101,17 @@ async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
 
 def notification_preferences(customer: Customer) -> NotificationPreferences:
     stored = customer.notification_preferences or {}
-    merged = {
+    merged: dict[str, Any] = {
         key: bool(stored.get(key, default))
         for key, default in default_notification_preferences().items()
     }
-    return NotificationPreferences(**merged)
+    channels, quiet = stored.get("channels"), stored.get("quiet_hours")
+    merged["channels"] = channels if isinstance(channels, dict) and channels else None
+    merged["quiet_hours"] = quiet if isinstance(quiet, str) else None
+    try:
+        return NotificationPreferences(**merged)
+    except ValueError:  # a stored value from an older shape: the switches still hold
+        return NotificationPreferences(**{**merged, "channels": None, "quiet_hours": None})
 
 
 def profile(customer: Customer) -> ProfileOut:
@@ -161,9 +167,20 @@ async def update_customer(
 async def set_notification_preferences(
     session: AsyncSession, customer_id: int, prefs: NotificationPreferences, actor: Actor
 ) -> NotificationPreferences:
+    """The switches are replaced; `channels` and `quiet_hours` only when the body has them
+    (null: back to the provider's default), so an older client's PUT keeps them."""
     customer = await get_customer(session, customer_id)
-    new = prefs.model_dump()
-    if notification_preferences(customer).model_dump() != new:
+    stored = dict(customer.notification_preferences or {})
+    new: dict[str, Any] = {k: v for k, v in stored.items() if k in ("channels", "quiet_hours")}
+    new.update(prefs.model_dump(include=set(default_notification_preferences())))
+    for key in ("channels", "quiet_hours"):
+        if key in prefs.model_fields_set:
+            value = getattr(prefs, key)
+            if value is None:
+                new.pop(key, None)
+            else:
+                new[key] = value
+    if stored != new:
         customer.notification_preferences = new
         await session.flush()
         await audit.record(

@@ -51,6 +51,8 @@ async def test_get_profile(client, as_customer):
         "outages": True,
         "tickets": True,
         "marketing": False,
+        "channels": None,
+        "quiet_hours": None,
     }
 
 
@@ -163,15 +165,52 @@ async def test_notification_preferences(client, session, as_customer):
     put = await client.put(PREFS, json=new, headers=headers)
     after = await client.get(PREFS, headers=headers)
 
-    assert before.json() == {"billing": True, "outages": True, "tickets": True, "marketing": False}
+    defaults = {"channels": None, "quiet_hours": None}
+    assert before.json() == {
+        "billing": True, "outages": True, "tickets": True, "marketing": False, **defaults
+    }  # fmt: skip
     assert put.status_code == 200, put.text
-    assert put.json() == new
-    assert after.json() == new
-    assert (await client.get(ME, headers=headers)).json()["notification_preferences"] == new
+    assert put.json() == {**new, **defaults}
+    assert after.json() == {**new, **defaults}
+    assert (await client.get(ME, headers=headers)).json()["notification_preferences"] == {
+        **new,
+        **defaults,
+    }
     stored = await session.get(Customer, customer.id, populate_existing=True)
     assert stored is not None and stored.notification_preferences == new
     entries = await _audit(session, "customer.notification_preferences")
     assert len(entries) == 1 and entries[0].details["marketing"] is True
+
+
+async def test_channels_per_category_and_quiet_hours(client, session, as_customer):
+    customer, headers = await as_customer()
+    switches = {"billing": True, "outages": True, "tickets": True, "marketing": False}
+    body = {
+        **switches,
+        "channels": {"billing": ["email", "telegram"], "outages": ["sms"]},
+        "quiet_hours": "23:00-08:00",
+    }
+    put = await client.put(PREFS, json=body, headers=headers)
+    assert put.status_code == 200, put.text
+    assert put.json() == body
+
+    # today's body (the four switches only) keeps the channels and the quiet hours
+    again = await client.put(PREFS, json={**switches, "billing": False}, headers=headers)
+    assert again.json()["channels"] == body["channels"]
+    assert again.json()["quiet_hours"] == "23:00-08:00"
+    assert again.json()["billing"] is False
+
+    # null goes back to the provider's defaults; "" means no quiet hours at all
+    reset = await client.put(
+        PREFS, json={**switches, "channels": None, "quiet_hours": ""}, headers=headers
+    )
+    assert reset.json()["channels"] is None and reset.json()["quiet_hours"] == ""
+    stored = await session.get(Customer, customer.id, populate_existing=True)
+    assert stored is not None
+    assert stored.notification_preferences == {**switches, "quiet_hours": ""}
+
+
+SWITCHES = {"billing": True, "outages": True, "tickets": True, "marketing": True}
 
 
 @pytest.mark.parametrize(
@@ -183,6 +222,12 @@ async def test_notification_preferences(client, session, as_customer):
         {"billing": 1, "outages": True, "tickets": True, "marketing": True},
         {"billing": None, "outages": True, "tickets": True, "marketing": True},
         {},
+        {**SWITCHES, "channels": {"billing": ["pigeon"]}},
+        {**SWITCHES, "channels": {"weather": ["email"]}},
+        {**SWITCHES, "channels": {"billing": []}},
+        {**SWITCHES, "channels": {"billing": ["email", "email"]}},
+        {**SWITCHES, "quiet_hours": "25:00-08:00"},
+        {**SWITCHES, "quiet_hours": "night"},
     ],
 )
 async def test_notification_preferences_reject_bad_input(client, session, as_customer, body):
