@@ -257,3 +257,15 @@ def default_channels(settings: Settings, resources: Resources | None = None) -> 
     if resources is not None:
         registry.register(WEBCHAT, WebchatChannel(resources))
     return registry
+
+
+async def close_channels(channels: ChannelRegistry) -> None:
+    """Close what the channels hold open (a Bot's HTTP session, an HTTP client)."""
+    for name in channels:
+        close = getattr(channels[name], "close", None)
+        if close is None:
+            continue
+        try:
+            await close()
+        except Exception:
+            log.warning("channel did not close cleanly", channel=name)
