@@ -19,6 +19,7 @@ from backend.models import (
     Conversation,
     ConversationNote,
     Customer,
+    NotificationDelivery,
     Role,
     User,
 )
@@ -192,6 +193,18 @@ async def channel_identities(session: AsyncSession, customer_id: int) -> list[Ch
         select(ChannelIdentity)
         .where(ChannelIdentity.customer_id == customer_id)
         .order_by(ChannelIdentity.channel, ChannelIdentity.id)
+    )
+    return list(rows.all())
+
+
+async def deliveries_of(
+    session: AsyncSession, customer_id: int, *, limit: int = 20
+) -> list[NotificationDelivery]:
+    rows = await session.scalars(
+        select(NotificationDelivery)
+        .where(NotificationDelivery.customer_id == customer_id)
+        .order_by(NotificationDelivery.id.desc())
+        .limit(limit)
     )
     return list(rows.all())
 

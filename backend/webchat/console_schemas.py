@@ -208,6 +208,20 @@ class ChannelCard(BaseModel):
     last_seen_at: datetime | None
 
 
+class DeliveryCard(BaseModel):
+    """One notice to the customer on one channel (the delivery log)."""
+
+    kind: str = Field(description="the notice, e.g. payment.credited")
+    channel: str
+    status: str = Field(
+        description="sent, failed (unreachable there: the next channel was tried), sending, "
+        "retry or dead"
+    )
+    error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
 class ConversationCard(BaseModel):
     id: int
     channel: str
@@ -236,3 +250,6 @@ class CustomerCard(BaseModel):
     documents: list[DocumentCard]
     channels: list[ChannelCard]
     conversations: list[ConversationCard]
+    notifications: list[DeliveryCard] = Field(
+        description="the latest notices sent to the customer, newest first"
+    )

@@ -49,6 +49,7 @@ from backend.webchat.console_schemas import (
     ConversationCard,
     CustomerCard,
     CustomerHit,
+    DeliveryCard,
     DocumentCard,
     FreezeCard,
     PaymentCard,
@@ -457,6 +458,7 @@ async def card(session: AsyncSession, settings: Settings, customer_id: int) -> C
     docs, _ = await documents.list_documents(session, customer.id, DocumentFilter(limit=10))
     identities = await repository.channel_identities(session, customer.id)
     convs = await repository.conversations_of(session, customer.id)
+    deliveries = await repository.deliveries_of(session, customer.id)
     return CustomerCard(
         id=customer.id,
         full_name=customer.full_name,
@@ -531,5 +533,16 @@ async def card(session: AsyncSession, settings: Settings, customer_id: int) -> C
                 agent_id=c.agent_id,
             )
             for c in convs
+        ],
+        notifications=[
+            DeliveryCard(
+                kind=d.kind,
+                channel=d.channel,
+                status=d.status,
+                error=d.error,
+                created_at=d.created_at,
+                sent_at=d.sent_at,
+            )
+            for d in deliveries
         ],
     )

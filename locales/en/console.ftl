@@ -162,3 +162,14 @@ console-category-documents = Documents
 console-category-equipment = Equipment
 console-category-connection = New connection
 console-category-other = Other
+
+## The delivery log on the customer card
+console-card-notifications = Notifications
+console-channel-fcm = Push
+console-channel-email = E-mail
+console-channel-sms = SMS
+console-delivery-sent = delivered
+console-delivery-failed = unreachable
+console-delivery-sending = sending
+console-delivery-retry = retrying
+console-delivery-dead = not delivered

@@ -162,3 +162,14 @@ console-category-documents = Документы
 console-category-equipment = Оборудование
 console-category-connection = Подключение
 console-category-other = Другое
+
+## The delivery log on the customer card
+console-card-notifications = Уведомления
+console-channel-fcm = Push
+console-channel-email = E-mail
+console-channel-sms = SMS
+console-delivery-sent = доставлено
+console-delivery-failed = недоступен
+console-delivery-sending = отправляется
+console-delivery-retry = повтор
+console-delivery-dead = не доставлено

@@ -153,3 +153,40 @@ async def test_the_card_holds_what_an_agent_needs(client, as_staff, session, res
     _, no_mfa = await as_staff(mfa=False)
     r = await client.get(f"{AGENT}/customers/{customer_id}/card", headers=no_mfa)
     assert r.status_code == 403 and r.json()["error"] == "mfa_required"
+
+
+async def test_the_card_shows_the_customers_delivery_log(
+    client, as_staff, session, resources
+) -> None:
+    """The notices the worker sent, on which channel and how it went, newest first; the
+    address itself (a push token) is not shown."""
+    from notifications.channels import ChannelRegistry, FakeChannel, UnreachableError
+    from notifications.worker import deliver_once
+    from tests.notifications.helpers import enqueue_committed
+
+    _, customer = await make_customer(session, contract_number="C-2")
+    session.add(
+        ChannelIdentity(customer_id=customer.id, channel=Channel.telegram, external_id="77")
+    )
+    await session.commit()
+    customer_id = customer.id
+    blocked, email = FakeChannel(), FakeChannel()
+    blocked.fail_with = UnreachableError("bot was blocked by the user")
+    await enqueue_committed(
+        resources,
+        {"customer_id": customer_id, "amount": 50000, "balance": 85000, "currency": "RUB"},
+        "pay:card",
+        kind="payment.credited",
+    )
+    await deliver_once(resources, ChannelRegistry({"telegram": blocked, "email": email}))
+    _, staff = await as_staff()
+
+    card = (await client.get(f"{AGENT}/customers/{customer_id}/card", headers=staff)).json()
+    log = [(n["kind"], n["channel"], n["status"]) for n in card["notifications"]]
+    assert log == [
+        ("payment.credited", "email", "sent"),
+        ("payment.credited", "telegram", "failed"),
+    ]
+    assert "blocked" in card["notifications"][1]["error"]
+    assert card["notifications"][0]["sent_at"] is not None
+    assert "address" not in card["notifications"][0]

@@ -226,6 +226,12 @@ const PD = (() => {
     });
     section(t("console-card-channels"), card.channels, (x) =>
       el("li", { text: `${t("console-channel-" + x.channel) || x.channel}${x.external_id ? " · " + x.external_id : ""}` }));
+    section(t("console-card-notifications"), card.notifications, (x) =>
+      el("li", {
+        class: "delivery delivery-" + x.status, "data-testid": "delivery",
+        title: x.error || "",
+        text: `${x.kind} · ${t("console-channel-" + x.channel) || x.channel} · ${t("console-delivery-" + x.status) || x.status} · ${when(x.sent_at || x.created_at)}`,
+      }));
     section(t("console-conversations-of"), card.conversations, (x) => {
       const li = el("li", {});
       li.append(el("a", {
