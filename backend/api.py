@@ -10,9 +10,11 @@ from backend.auth.admin_endpoints import router as admin_users_router
 from backend.auth.endpoints import router as auth_router
 from backend.billing.action_endpoints import router as billing_actions_router
 from backend.billing.endpoints import router as billing_router
+from backend.broadcasts.endpoints import router as broadcasts_router
 from backend.customers.anonymise_endpoints import router as customers_anonymise_router
 from backend.customers.endpoints import router as customers_router
 from backend.customers.linking_endpoints import router as linking_router
+from backend.customers.unsubscribe import router as unsubscribe_router
 from backend.documents.endpoints import router as documents_router
 from backend.documents.generate_endpoints import router as documents_generate_router
 from backend.network.endpoints import router as network_router
@@ -34,6 +36,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     customers_router,
     customers_anonymise_router,
     linking_router,
+    unsubscribe_router,
     billing_actions_router,
     support_router,
     documents_router,
@@ -43,6 +46,7 @@ DOMAIN_ROUTERS: tuple[APIRouter, ...] = (
     auth_enrolment_router,
     payments_router,
     network_router,
+    broadcasts_router,
     nlu_router,
     agent_router,
     console_api_router,

@@ -68,6 +68,10 @@ def default_roles(settings: Settings, *, with_bot: bool = True) -> list[Backgrou
         from backend.payments.tasks import run_payment_reconciler
 
         roles.append(run_payment_reconciler)
+        # due broadcasts fanned out into the outbox (docs/broadcasts.md)
+        from backend.broadcasts.tasks import run_broadcasts
+
+        roles.append(run_broadcasts)
     if with_bot and settings.telegram_bot_token is not None and settings.telegram_mode == "webhook":
         # every API process answers Telegram's webhook (behind the load balancer)
         from bot.webhook import run_webhook_role

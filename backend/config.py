@@ -276,6 +276,12 @@ class Settings(BaseSettings):
                 ) from exc
         return value
 
+    @field_validator("fcm_credentials", mode="before")
+    @classmethod
+    def _empty_path_is_none(cls, value: object) -> object:
+        # FCM_CREDENTIALS= (empty, as .env files leave it) means no push, not the path "."
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("notify_quiet_hours")
     @classmethod
     def _quiet_hours_are_a_span(cls, value: str) -> str:

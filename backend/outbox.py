@@ -40,9 +40,18 @@ async def enqueue(
 
 def recovery_channels(settings: Settings) -> frozenset[str]:
     """The channels that can carry a password-reset code in this setup. Outside production the
-    stand-ins "deliver" to DATA_DIR/dev-mail; production has none until real email (SMTP_*) or
-    SMS (SMS_*) senders are configured, and password recovery says so (503) instead of
-    pretending to send."""
-    if settings.app_env == "production":
-        return frozenset()
-    return frozenset({"email", "sms"})
+    stand-ins "deliver" to DATA_DIR/dev-mail; production has e-mail when SMTP_HOST is set and
+    SMS when a gateway is configured and allowed to carry reset codes (SMS_KINDS). Without
+    either, password recovery says so (503) instead of pretending to send."""
+    if settings.app_env != "production":
+        return frozenset({"email", "sms"})
+    found: set[str] = set()
+    if settings.smtp_host:
+        found.add("email")
+    if (
+        settings.sms_provider is not None
+        and settings.sms_api_key is not None
+        and "auth.password_reset_code" in settings.sms_kinds
+    ):
+        found.add("sms")
+    return frozenset(found)

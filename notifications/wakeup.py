@@ -12,9 +12,8 @@ import contextlib
 from typing import Any
 
 import asyncpg
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL
 
-from backend.config import Settings
 from backend.logging import get_logger
 
 log = get_logger("notifications.wakeup")
@@ -26,8 +25,8 @@ class OutboxListener:
     """`wait(stop, seconds)` returns when a row was inserted, `stop` is set or `seconds`
     passed, whichever comes first."""
 
-    def __init__(self, settings: Settings) -> None:
-        url = make_url(settings.database_url)
+    def __init__(self, url: URL) -> None:
+        """`url`: the engine's (the embedded default builds its SQLite URL from DATA_DIR)."""
         self.enabled = url.get_backend_name() == "postgresql"
         self.url = url
         self.event = asyncio.Event()

@@ -5,6 +5,7 @@ from backend.models.account import Account, Transaction
 from backend.models.audit import AuditEntry
 from backend.models.base import Base
 from backend.models.billing_run import BillingRun
+from backend.models.broadcast import Broadcast, BroadcastStatus
 from backend.models.channel_identity import ChannelIdentity
 from backend.models.console import CannedResponse, ConversationNote, WebchatFile
 from backend.models.conversation import Conversation, ConversationMessage
@@ -53,6 +54,8 @@ __all__ = [
     "BillingPeriod",
     "BillingRun",
     "BillingRunStatus",
+    "Broadcast",
+    "BroadcastStatus",
     "CannedResponse",
     "Channel",
     "ChannelIdentity",

@@ -26,6 +26,7 @@ from backend.payments.errors import InvoiceToPayNotFound, PayerNotFound
 DOMAIN_ERRORS = (
     "backend.auth.errors",
     "backend.billing.errors",
+    "backend.broadcasts.errors",
     "backend.customers.errors",
     "backend.documents.errors",
     "backend.network.errors",

@@ -10,7 +10,8 @@ from structlog.testing import capture_logs
 from backend.config import Settings
 from backend.outbox import recovery_channels
 from notifications import channels as ch
-from notifications.channels import Rendered, default_channels
+from notifications.channels import Rendered
+from notifications.registry import default_channels
 from notifications.worker import deliver_once
 from tests.conftest import make_settings
 from tests.factories import make_customer
@@ -93,3 +94,16 @@ async def test_demo_reset_reads_the_code_from_dev_mail(client, resources, sessio
         json={"login": "olga@example.com", "code": code, "new_password": "brand-new-password"},
     )
     assert ok.status_code == 204, ok.text
+
+
+def test_production_recovers_passwords_through_the_configured_senders(settings):
+    from pydantic import SecretStr
+
+    production = settings.model_copy(update={"app_env": "production"})
+    mail = production.model_copy(update={"smtp_host": "smtp.example.net"})
+    assert recovery_channels(mail) == frozenset({"email"})
+    sms = production.model_copy(update={"sms_provider": "smsru", "sms_api_key": SecretStr("k")})
+    assert recovery_channels(sms) == frozenset({"sms"})
+    no_codes = sms.model_copy(update={"sms_kinds": ["outage.started"]})
+    assert recovery_channels(no_codes) == frozenset()
+    assert type(default_channels(mail)["email"]).__name__ == "SmtpEmailChannel"

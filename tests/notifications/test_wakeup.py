@@ -24,7 +24,9 @@ async def test_an_insert_wakes_a_worker_that_would_sleep_a_minute(resources, ses
         await asyncio.sleep(1.0)  # the worker found nothing and sleeps
         started = time.monotonic()
         await enqueue_committed(resources, reset_payload(), "wake:1")
-        while not fake.sent and time.monotonic() - started < 10:
+        for _ in range(500):
+            if fake.sent:
+                break
             await asyncio.sleep(0.02)
         assert fake.sent, "the worker did not wake"
         assert time.monotonic() - started < 5  # far less than the poll interval
@@ -36,7 +38,7 @@ async def test_an_insert_wakes_a_worker_that_would_sleep_a_minute(resources, ses
 
 
 async def test_the_listener_hears_an_insert(resources, session) -> None:
-    listener = OutboxListener(resources.settings)
+    listener = OutboxListener(resources.engine.url)
     stop = asyncio.Event()
     listener.start(stop)
     try:

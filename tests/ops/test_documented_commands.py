@@ -70,6 +70,18 @@ class Runs:
 
 
 REGISTRY: dict[str, Runs] = {
+    'curl -s -X POST "$API/api/v1/admin/broadcasts/preview" -H "Authorization: Bearer $TOKEN" -H \'Content-Type: application/json\' -d \'{"segment": {"type": "area", "area": "north-3"}}\'': Runs(
+        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
+    ),
+    'curl -s -X POST "$API/api/v1/admin/broadcasts" -H "Authorization: Bearer $TOKEN" -H \'Content-Type: application/json\' -d @broadcast.json': Runs(
+        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
+    ),
+    'curl -s "$API/api/v1/admin/broadcasts/1" -H "Authorization: Bearer $TOKEN"': Runs(
+        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
+    ),
+    'curl -s -X POST "$API/api/v1/admin/broadcasts/1/cancel" -H "Authorization: Bearer $TOKEN"': Runs(
+        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
+    ),
     # README: quick start
     "./scripts/run.sh": Runs(QUICK_START),
     "./scripts/test.sh": Runs(
