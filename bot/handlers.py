@@ -168,6 +168,10 @@ async def on_message(
     await send_outbound(bot, message.chat.id, replies, resources=resources, locale=locale)
 
 
+# The prefix of the callback data of a notice's buttons (notifications/telegram.py).
+NOTICE_MARK = "n|"
+
+
 async def on_callback(
     callback: CallbackQuery,
     bot: Bot,
@@ -184,15 +188,20 @@ async def on_callback(
     if message is not None and message.chat.type != ChatType.PRIVATE:
         return
     chat_id = message.chat.id if message is not None else callback.from_user.id
-    # edit the pressed menu in place when it is a text message we can still edit
-    edit_id = message.message_id if isinstance(message, Message) and message.text else None
+    data = callback.data or ""
+    # edit the pressed menu in place when it is a text message we can still edit; a button
+    # under a notice (notifications/telegram.py) answers below it, the notice stays readable
+    under_notice = data.startswith(NOTICE_MARK)
+    data = data.removeprefix(NOTICE_MARK)
+    editable = isinstance(message, Message) and message.text and not under_notice
+    edit_id = message.message_id if editable and message is not None else None
     inbound = Inbound(
         channel="telegram",
         chat_id=str(chat_id),
         external_id=str(event_update.update_id),
         customer_id=customer_id,
         locale=locale,
-        payload=callback.data or "",
+        payload=data,
     )
     replies = await engine.handle(inbound)
     await send_outbound(
@@ -236,6 +245,7 @@ async def on_successful_payment(
                 paid.provider_payment_charge_id,
                 paid.total_amount,
                 paid.currency,
+                chat_id=message.chat.id,
             )
     except AppError as exc:
         # money was taken for a payload we cannot match: staff see it in the audit log

@@ -14,6 +14,7 @@ Never a password in a link: the only secret that travels is the single-use token
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from aiogram import Bot, F, Router
@@ -43,6 +44,7 @@ from backend.validation import normalize_phone
 from bot.handlers import PRIVATE, pick_locale
 from bot.render import send_outbound
 from dialogs import access
+from dialogs.flows.settings import LINKED_PAYLOAD
 from dialogs.types import Inbound
 
 if TYPE_CHECKING:
@@ -79,7 +81,10 @@ async def _linked(
     update_id: int,
     customer: Customer,
 ) -> None:
-    """Confirm in the customer's language, then the engine's main menu for the new customer."""
+    """Confirm in the customer's language, then the engine's main menu for the new customer,
+    then its question «Получать уведомления о балансе?» (docs/isp-rules.md, flow 1; the
+    settings flow asks it and takes the answer). Each is an engine turn of its own, with an
+    id derived from the update's, so a redelivered update gets the stored replies back."""
     user = message.from_user
     locale = pick_locale(
         customer.locale,
@@ -99,6 +104,11 @@ async def _linked(
         text="/start",
     )
     replies = await engine.handle(inbound)
+    await send_outbound(bot, message.chat.id, replies, resources=resources, locale=locale)
+    question = dataclasses.replace(
+        inbound, external_id=f"{update_id}:ask-billing", text=None, payload=LINKED_PAYLOAD
+    )
+    replies = await engine.handle(question)
     await send_outbound(bot, message.chat.id, replies, resources=resources, locale=locale)
 
 

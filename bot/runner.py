@@ -3,7 +3,11 @@
 only then advance the offset (the next getUpdates acknowledges) -> process each chat's rows
 in the background, in update_id order (bot.inbox). A crash anywhere after the store loses
 nothing: recover() at the next start processes what is pending, and while the process runs
-inbox.maintain() retries what failed (PostgreSQL or Redis away) once they are back."""
+inbox.maintain() retries what failed (PostgreSQL or Redis away) once they are back.
+
+Agents' replies and notifications are not sent from here: the notification worker delivers
+them through notifications.telegram, paced together with this process's replies
+(bot/pacing.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
 from backend.state import Resources
-from bot import commands, delivery, inbox, inbox_repository, lookups
+from bot import commands, inbox, inbox_repository, lookups
 from bot.engine import BotEngine
 from bot.factory import create_bot, create_dispatcher
 
@@ -183,7 +187,8 @@ async def build(
     await asyncio.to_thread(nlu.warm_up)
     async with unit_of_work(resources.sessionmaker) as db:
         nlu.set_tariff_names(await lookups.active_tariff_names(db))
-    bot = create_bot(settings, session)
+    # paced through Redis with every other sender of this bot (notifications, agent replies)
+    bot = create_bot(settings, session, redis=resources.redis)
     dispatcher = create_dispatcher(resources, BotEngine(resources, nlu))
     # What is alive now (the NLU's model, the app, the libraries) lives as long as the process:
     # moved out of the collector's sight, full collections stop walking ~300 MB on every turn.
@@ -207,7 +212,6 @@ async def run_polling(
     res = resources or Resources.create(settings)
     bot, dp = await build(settings, res, session)
     poller = Poller(res, bot, dp)
-    sender: asyncio.Task[None] | None = None
     keeper: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     if handle_signals:
@@ -227,16 +231,11 @@ async def run_polling(
                 res, bot, dp, poller.stop_event, concurrency=max_concurrent_chats(settings)
             )
         )
-        # agent replies and operator notices from the outbox go out beside the polling
-        sender = asyncio.create_task(delivery.run_delivery_loop(res, bot, poller.stop_event))
         if poller_ready is not None:
             poller_ready.set_result(poller)
         log.info("telegram polling started", bot_id=bot.id)
         await poller.run()
     finally:
-        if sender is not None:
-            poller.stop()
-            await sender
         if keeper is not None:
             poller.stop()
             await keeper

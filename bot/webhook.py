@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 
 from backend.logging import get_logger
 from backend.state import Resources
-from bot import delivery, inbox
+from bot import inbox
 from bot.runner import build, max_concurrent_chats, set_commands_safely
 
 log = get_logger("bot.webhook")
@@ -73,7 +73,6 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
     settings = resources.settings
     bot, dp = await build(settings, resources)
     _BOTS[id(resources)] = WebhookBot(bot, dp)
-    sender: asyncio.Task[None] | None = None
     keeper: asyncio.Task[None] | None = None
     try:
         await dp.emit_startup(bot=bot)
@@ -93,16 +92,13 @@ async def run_webhook_role(resources: Resources, stop: asyncio.Event) -> None:
             inbox.maintain(resources, bot, dp, stop, concurrency=max_concurrent_chats(settings))
         )
         await set_commands_safely(bot)
-        # agent replies from the outbox; SKIP LOCKED keeps several API processes from doubling
-        sender = asyncio.create_task(delivery.run_delivery_loop(resources, bot, stop))
         log.info("telegram webhook registered", url=settings.public_url.rstrip("/") + PATH)
         await stop.wait()
     finally:
-        for task in (sender, keeper):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         _BOTS.pop(id(resources), None)
         await dp.emit_shutdown(bot=bot)
         await bot.session.close()

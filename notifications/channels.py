@@ -10,10 +10,10 @@ Adding a channel: write a class with `async send(message)` that raises
   message): the row is dead-lettered;
 - `TemporaryDeliveryError` for what may pass (timeouts, 429, 5xx), with `retry_after` when the
   provider said how long to wait;
-then register it in `default_channels()` when its settings are present. A channel that sends
-many messages in one call (FCM: up to 500) also has `send_many(messages)`, returning one
-outcome per message (None when sent, else the DeliveryError); the worker groups a batch's
-messages for it."""
+then register it in `notifications.registry.default_channels()` when its settings are present.
+A channel that sends many messages in one call (FCM: up to 500) also has `send_many(messages)`,
+returning one outcome per message (None when sent, else the DeliveryError); the worker groups a
+batch's messages for it."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
-from backend.outbox import recovery_channels
 from backend.state import Resources
 from backend.validation import normalize_phone
 from backend.webchat import live
@@ -243,26 +242,11 @@ class WebchatChannel:
             raise UnreachableError("no widget open: stored as unread for the next visit")
 
 
-def default_channels(settings: Settings, resources: Resources | None = None) -> ChannelRegistry:
-    """The channels this process can deliver through. Email and SMS are stand-ins outside
-    production (see `recovery_channels`); the web chat needs the process's database and Redis
-    (`resources`); Telegram (TELEGRAM_BOT_TOKEN) and FCM (FCM_CREDENTIALS) register here when
-    they land. A message for a channel that is not registered is dead-lettered with the
-    reason, never dropped."""
-    registry = ChannelRegistry()
-    if "email" in recovery_channels(settings):
-        registry.register("email", LogEmailChannel(dev_mail_dir(settings)))
-    if "sms" in recovery_channels(settings):
-        registry.register("sms", LogSmsChannel(dev_mail_dir(settings)))
-    if resources is not None:
-        registry.register(WEBCHAT, WebchatChannel(resources))
-    return registry
-
-
 async def close_channels(channels: ChannelRegistry) -> None:
     """Close what the channels hold open (a Bot's HTTP session, an HTTP client)."""
     for name in channels:
-        close = getattr(channels[name], "close", None)
+        channel = channels[name]
+        close = getattr(channel, "aclose", None) or getattr(channel, "close", None)
         if close is None:
             continue
         try:

@@ -2,37 +2,33 @@
 
 Domains enqueue what happened (`ticket.updated` with a ticket and a customer id,
 `billing.low_balance` with a balance); they do not know the customer's channels. Here an event
-kind gets its template, its arguments and the preference that can silence it, and the customer
-gets the first channel that reaches them (`pick_channel`). The web chat comes in addition: when
-a web chat conversation was identified to the customer within WEBCHAT_NOTIFY_DAYS, the same text
-also appears there as the bot's message (or only there, when no other channel reaches them;
-notifications/worker.py).
+kind gets its template, its arguments, the preference that can silence it and whether it is
+urgent; notifications/routing.py picks the channels that reach the customer (Telegram, push, the
+web chat, e-mail, SMS) and notifications/worker.py sends it.
 
 Every kind the backend writes to the outbox is in exactly one of EVENTS (a message to the
-customer), INTERNAL (nobody is told: the row is marked done with a note) or DIRECT (the payload
-names its channel, address and template). A kind in none of them is dead-lettered, so a new
-event without a notice shows up (tests/notifications/test_event_catalogue.py fails first)."""
+customer), INTERNAL (nobody is told: the row is marked done with a note), DIRECT (the payload
+names its channel, address and template) or ADAPTER (a channel adapter consumes it). A kind in
+none of them is dead-lettered, so a new event without a notice shows up
+(tests/notifications/test_event_catalogue.py fails first).
+
+Two marks a producer may put in an event's payload, read here for the routing:
+- `"told_in": {"telegram": "<chat id>"}`: the customer already read this in that conversation
+  (the bot's reply to `successful_payment` is the credit notice; the chat that was just linked
+  saw "✅ contract linked"), so it is not sent to that channel again (`told_in()`).
+- `"urgent": true`: this one event does not wait out quiet hours even though its kind does
+  (maintenance that starts before the quiet hours end; `is_urgent()`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from backend.config import Settings
-
-
-@dataclass(frozen=True)
-class Recipient:
-    customer_id: int
-    email: str | None
-    phone: str | None
-    locale: str
-    preferences: Mapping[str, Any] = field(default_factory=dict)
-
 
 # (payload, settings, locale of the text) -> the template's arguments. A missing or malformed
 # payload field raises KeyError, TypeError or ValueError: the worker dead-letters the row.
@@ -46,14 +42,51 @@ def _no_args(_payload: Mapping[str, Any], _settings: Settings, _locale: str) -> 
 @dataclass(frozen=True)
 class EventNotice:
     template: str
-    # The key of Customer.notification_preferences that turns this kind off.
+    # The key of Customer.notification_preferences that turns this kind off (SECURITY: none).
     category: str
     args: ArgsBuilder = _no_args
+    # Sent at once, quiet hours or not, to every live channel the customer has: what they must
+    # know now (they are cut off, the network is down, someone is in their account).
+    urgent: bool = False
 
 
+# The categories a customer can turn off: the keys of Customer.notification_preferences
+# (backend/models/customer.py, default_notification_preferences).
 BILLING = "billing"
 TICKETS = "tickets"
 OUTAGES = "outages"
+MARKETING = "marketing"
+# Security notices (a new sign-in, a password changed, a Telegram account linked) are the
+# customer's only way to learn that someone else is in their account, so no preference turns
+# them off: SECURITY is deliberately not a preference key (`silenced()` ignores it).
+SECURITY = "security"
+ALWAYS_SENT: frozenset[str] = frozenset({SECURITY})
+
+TOLD_IN = "told_in"
+
+
+def silenced(notice: EventNotice, preferences: Mapping[str, Any]) -> bool:
+    """Whether the customer turned this notice's category off (never for SECURITY)."""
+    if notice.category in ALWAYS_SENT:
+        return False
+    return preferences.get(notice.category, True) is False
+
+
+def is_urgent(notice: EventNotice, payload: Mapping[str, Any]) -> bool:
+    """The kind is urgent, or the producer marked this one event `"urgent": true`."""
+    return notice.urgent or payload.get("urgent") is True
+
+
+def told_in(payload: Mapping[str, Any]) -> frozenset[str]:
+    """The channels on which the customer already read this notice in the conversation; the
+    routing skips them. The producers write `"told_in": {channel: address}` (the address for
+    the record: which chat it was); a bare channel name or a list of them reads too."""
+    mark = payload.get(TOLD_IN)
+    if isinstance(mark, str):
+        return frozenset({mark})
+    if isinstance(mark, Mapping | list):
+        return frozenset(channel for channel in mark if isinstance(channel, str))
+    return frozenset()
 
 
 def _outage_args(payload: Mapping[str, Any], _: Settings, _locale: str) -> dict[str, Any]:
@@ -108,11 +141,17 @@ def _currency(payload: Mapping[str, Any], settings: Settings) -> str:
 
 
 def _ticket_args(payload: Mapping[str, Any], _: Settings, _locale: str) -> dict[str, Any]:
-    return {
-        "ticket": int(payload["ticket_id"]),
-        "status": str(payload["status"]),
-        "event": str(payload.get("event") or "status_changed"),
-    }
+    """ "answered" carries the staff answer's text ("answer", cut by the producer), shown in the
+    message; rows written before the answer travelled with the event ("reply", or an answer
+    without text) only say that there is one."""
+    event = str(payload.get("event") or "status_changed")
+    args: dict[str, Any] = {"ticket": int(payload["ticket_id"]), "status": str(payload["status"])}
+    if event in ("answered", "reply"):
+        answer = payload.get("answer")
+        if isinstance(answer, str) and answer.strip():
+            return {**args, "event": "answered", "answer": answer.strip()}
+        return {**args, "event": "reply"}
+    return {**args, "event": event}
 
 
 def _low_balance_args(payload: Mapping[str, Any], settings: Settings, _: str) -> dict[str, Any]:
@@ -141,10 +180,10 @@ def _payment_credited_args(
 def _invoice_issued_args(
     payload: Mapping[str, Any], settings: Settings, locale: str
 ) -> dict[str, Any]:
-    """Both producers (the monthly run and an invoice on demand) write only the number today.
-    With "amount" (minor units), "due_date" (ISO) and optionally "currency" in the payload the
-    text names the sum and the deadline; with "status": "paid" (the balance already covered
-    it, as the monthly run does for prepaid customers) it does not ask to pay."""
+    """Both producers (the monthly run and an invoice on demand) write "amount" (minor units),
+    "due_date" (ISO) and "currency": the text names the sum and the deadline; with "status":
+    "paid" (the balance already covered it, as the monthly run does for prepaid customers) it
+    does not ask to pay. A payload with the number only still reads (older rows)."""
     number = payload["number"]
     if not isinstance(number, str) or not number:
         raise TypeError(f"an invoice number must be a string, not {number!r}")
@@ -209,13 +248,76 @@ def _suspension_start_args(payload: Mapping[str, Any], _: Settings, locale: str)
     return {"start": _date_arg(payload["start_on"], locale)}
 
 
+def _maintenance_args(
+    payload: Mapping[str, Any], settings: Settings, locale: str
+) -> dict[str, Any]:
+    ends = payload.get("ends_at")
+    return {
+        "title": str(payload["title"]),
+        "start": _moment_arg(payload["starts_at"], settings, locale),
+        "end": "none" if ends is None else _moment_arg(ends, settings, locale),
+    }
+
+
+def _optional_text(payload: Mapping[str, Any], name: str) -> str:
+    """A short descriptive field, or "none" (the template's variant for "not known")."""
+    value = payload.get(name)
+    if value is None or value == "":
+        return "none"
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, not {value!r}")
+    return value
+
+
+def _sign_in_args(payload: Mapping[str, Any], settings: Settings, locale: str) -> dict[str, Any]:
+    # "device" ("Chrome, Windows") and "network" ("203.0.113.*") are coarse on purpose: the
+    # producer never writes the whole address (backend/auth/notices.py).
+    return {
+        "at": _moment_arg(payload["at"], settings, locale),
+        "device": _optional_text(payload, "device"),
+        "network": _optional_text(payload, "network"),
+    }
+
+
+def _password_changed_args(
+    payload: Mapping[str, Any], settings: Settings, locale: str
+) -> dict[str, Any]:
+    how = payload["how"]
+    if how not in ("changed", "reset"):
+        raise ValueError(f"how must be changed or reset, not {how!r}")
+    return {"at": _moment_arg(payload["at"], settings, locale), "how": how}
+
+
+def _moment_only_args(
+    payload: Mapping[str, Any], settings: Settings, locale: str
+) -> dict[str, Any]:
+    return {"at": _moment_arg(payload["at"], settings, locale)}
+
+
 EVENTS: dict[str, EventNotice] = {
     "ticket.updated": EventNotice("ticket-updated", TICKETS, _ticket_args),
     "billing.low_balance": EventNotice("billing-low-balance", BILLING, _low_balance_args),
-    "subscription.blocked": EventNotice("billing-subscription-blocked", BILLING, _blocked_args),
+    "subscription.blocked": EventNotice(
+        "billing-subscription-blocked", BILLING, _blocked_args, urgent=True
+    ),
     "subscription.restored": EventNotice("billing-subscription-restored", BILLING),
-    "outage.started": EventNotice("network-outage-started", OUTAGES, _outage_started_args),
-    "outage.resolved": EventNotice("network-outage-resolved", OUTAGES, _outage_args),
+    "outage.started": EventNotice(
+        "network-outage-started", OUTAGES, _outage_started_args, urgent=True
+    ),
+    # urgent too: "we will write when it is fixed" is a promise the customer waits on
+    "outage.resolved": EventNotice("network-outage-resolved", OUTAGES, _outage_args, urgent=True),
+    # Announced ahead, so it may wait out quiet hours; the producer marks one "urgent" when
+    # the work starts before they would end (backend/network/service.py).
+    "maintenance.planned": EventNotice("network-maintenance-planned", OUTAGES, _maintenance_args),
+    "security.new_sign_in": EventNotice(
+        "auth-security-new-sign-in", SECURITY, _sign_in_args, urgent=True
+    ),
+    "security.password_changed": EventNotice(
+        "auth-security-password-changed", SECURITY, _password_changed_args, urgent=True
+    ),
+    "security.telegram_linked": EventNotice(
+        "auth-security-telegram-linked", SECURITY, _moment_only_args, urgent=True
+    ),
     "invoice.issued": EventNotice("billing-invoice-issued", BILLING, _invoice_issued_args),
     "payment.credited": EventNotice("payments-credited", BILLING, _payment_credited_args),
     # The texts of these live in locales/*/billing.ftl, next to the actions that cause them.
@@ -275,20 +377,3 @@ DIRECT: frozenset[str] = frozenset({"auth.password_reset_code"})
 ADAPTER: frozenset[str] = frozenset(
     {"conversation.agent_reply", "conversation.customer_message", "conversation.waiting_agent"}
 )
-
-# Channels in the order they are tried, with the customer's address on each. Telegram and push
-# go in front when they land (their address comes from ChannelIdentity); SMS costs money, so
-# it comes last.
-ADDRESS_OF: dict[str, Callable[[Recipient], str | None]] = {
-    "email": lambda r: r.email,
-    "sms": lambda r: r.phone,
-}
-
-
-def pick_channel(recipient: Recipient, available: set[str]) -> tuple[str, str] | None:
-    """The first registered channel on which the customer has an address."""
-    for name, address_of in ADDRESS_OF.items():
-        address = address_of(recipient)
-        if name in available and address:
-            return name, address
-    return None

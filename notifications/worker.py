@@ -26,6 +26,8 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlalchemy import and_, not_, or_
 
+from backend.broadcasts.repository import KIND as BROADCAST
+from backend.broadcasts.repository import texts_of as broadcast_texts
 from backend.clock import utcnow
 from backend.config import Settings
 from backend.db import unit_of_work
@@ -46,10 +48,18 @@ from notifications.channels import (
     TemporaryDeliveryError,
     UnreachableError,
     close_channels,
-    default_channels,
 )
-from notifications.events import EVENTS, INTERNAL, EventNotice
-from notifications.render import Renderer, RenderError
+from notifications.events import (
+    ALWAYS_SENT,
+    EVENTS,
+    INTERNAL,
+    MARKETING,
+    EventNotice,
+    is_urgent,
+    told_in,
+)
+from notifications.registry import default_channels
+from notifications.render import RenderedText, Renderer, RenderError
 from notifications.routing import Recipient, Step
 from notifications.wakeup import OutboxListener
 
@@ -101,8 +111,10 @@ def _describe(exc: BaseException, payload: dict[str, Any]) -> str:
     return text
 
 
-# Categories a customer cannot turn off (a sign-in they did not make must reach them).
-UNSILENCEABLE: frozenset[str] = frozenset({"security"})
+SERVICE = "service"  # an admin's service announcement to a segment
+# Categories a customer cannot turn off: security notices (a sign-in they did not make must
+# reach them) and an admin's service announcement.
+UNSILENCEABLE: frozenset[str] = ALWAYS_SENT | {SERVICE}
 
 
 class Skipped(Exception):
@@ -185,63 +197,98 @@ def _webchat_since(
     return now - timedelta(days=days)
 
 
-def _told_in(payload: dict[str, Any]) -> set[str]:
-    """Channels where the customer already got this in the conversation (the chat's reply to a
-    Telegram payment is its credit notice), named by the producer."""
-    told = payload.get("told_in")
-    if isinstance(told, str):
-        return {told}
-    if isinstance(told, list | dict):  # a list of channels, or {channel: address}
-        return {t for t in told if isinstance(t, str)}
-    return set()
+@dataclass(frozen=True)
+class _Notice:
+    """What a customer's row says: its category (the preference that can silence it), whether
+    it is urgent, and how to write it in a language."""
+
+    category: str
+    urgent: bool
+    write: Callable[[str], RenderedText]
+
+
+def _event_notice(
+    notice: EventNotice, payload: dict[str, Any], settings: Settings, renderer: Renderer
+) -> _Notice:
+    def write(locale: str) -> RenderedText:
+        try:
+            args = notice.args(payload, settings, renderer.catalog.locale_for(locale))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PermanentDeliveryError(f"malformed payload: {exc!r}") from None
+        return renderer.render(notice.template, args, locale)
+
+    return _Notice(notice.category, is_urgent(notice, payload), write)
+
+
+def _broadcast_notice(
+    payload: dict[str, Any], texts: dict[str, str] | None, renderer: Renderer
+) -> _Notice:
+    """An admin's broadcast: their text in the customer's language (else the default one).
+    A marketing one only reaches customers who opted in, checked again at send time; a
+    service announcement cannot be turned off."""
+    if texts is None:
+        raise PermanentDeliveryError(f"broadcast {payload.get('broadcast_id')!r} not found")
+
+    def write(locale: str) -> RenderedText:
+        chosen = renderer.catalog.locale_for(locale)
+        text = texts.get(chosen) or texts.get(renderer.default_locale)
+        if not text:
+            raise PermanentDeliveryError("the broadcast has no text in the default language")
+        rendered = renderer.render("broadcast-message", {"text": text}, chosen)
+        return RenderedText(locale=chosen, text=text, subject=rendered.subject)
+
+    marketing = payload.get("marketing") is True
+    return _Notice(MARKETING if marketing else SERVICE, False, write)
 
 
 def _plan_customer(
     job: _Job,
     resources: Resources,
     channels: ChannelRegistry,
-    renderer: Renderer,
-    notice: EventNotice,
+    notice: _Notice,
     recipient: Recipient | None,
     now: datetime,
 ) -> None:
-    """A domain event: the customer's language, preferences, quiet hours and channels."""
+    """A customer's notice: their language, preferences, quiet hours and channels."""
     message = job.message
     payload = message.payload
     settings = resources.settings
     if recipient is None:
         raise PermanentDeliveryError(f"customer {payload.get('customer_id')} not found")
-    urgent = getattr(notice, "urgent", False)
-    if (
-        notice.category not in UNSILENCEABLE
-        and recipient.preferences.get(notice.category, True) is False
-    ):
+    prefs = recipient.preferences
+    if notice.category == MARKETING and prefs.get(MARKETING) is not True:
+        raise Skipped("customer did not opt in to marketing")
+    if notice.category not in UNSILENCEABLE and prefs.get(notice.category, True) is False:
         raise Skipped(f"customer turned off {notice.category} notifications")
+    told = told_in(payload)
+    if told and not notice.urgent:
+        # the conversation's own reply was this notice (the bot's answer to a Telegram
+        # payment): told is delivered; an urgent one still goes to the other live channels
+        raise Skipped(f"already told in the conversation ({', '.join(sorted(told))})")
     routed = routing.plan(
         recipient,
         kind=message.kind,
         category=notice.category,
-        urgent=urgent,
+        urgent=notice.urgent,
         available=set(channels),
         sms_kinds=settings.sms_kinds,
-        told_in=_told_in(payload),
+        told_in=told,
     )
     if not routed.steps and not routed.also:
-        if _told_in(payload):
+        if told:
             raise Skipped("already told in the conversation")
         raise PermanentDeliveryError(f"customer {recipient.customer_id} has no reachable channel")
-    if not urgent:
-        span = routing.quiet_span(recipient.preferences, settings.notify_quiet_hours)
+    if not notice.urgent:
+        span = routing.quiet_span(prefs, settings.notify_quiet_hours)
         until = routing.quiet_until(now, span, settings.billing_timezone)
         if until is not None:
             job.end("postpone", "quiet hours")
             job.until = until
             return
     try:
-        args = notice.args(payload, settings, renderer.catalog.locale_for(recipient.locale))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PermanentDeliveryError(f"malformed {message.kind} payload: {exc!r}") from None
-    text = renderer.render(notice.template, args, recipient.locale)
+        text = notice.write(recipient.locale)
+    except PermanentDeliveryError as exc:
+        raise PermanentDeliveryError(f"{message.kind}: {exc}") from None
     job.base = Rendered(
         outbox_id=message.id,
         kind=message.kind,
@@ -253,7 +300,7 @@ def _plan_customer(
         payload=payload,
         customer_id=recipient.customer_id,
     )
-    job.steps, job.also, job.urgent = routed.steps, routed.also, urgent
+    job.steps, job.also, job.urgent = routed.steps, routed.also, notice.urgent
 
 
 async def _prepare_batch(
@@ -267,17 +314,25 @@ async def _prepare_batch(
     customer_ids = [
         m.payload["customer_id"]
         for m in claimed
-        if m.kind in EVENTS
+        if (m.kind in EVENTS or m.kind == BROADCAST)
         and "channel" not in m.payload
         and isinstance(m.payload.get("customer_id"), int)
         and not isinstance(m.payload.get("customer_id"), bool)
     ]
     found: dict[int, Recipient] = {}
-    if customer_ids:
+    texts: dict[int, dict[str, str] | None] = {}
+    broadcasts = {
+        m.payload["broadcast_id"]
+        for m in claimed
+        if m.kind == BROADCAST and isinstance(m.payload.get("broadcast_id"), int)
+    }
+    if customer_ids or broadcasts:
         async with resources.sessionmaker() as session:
             found = await repository.recipients(
                 session, customer_ids, _webchat_since(resources, channels, now)
             )
+            for broadcast_id in broadcasts:
+                texts[broadcast_id] = await broadcast_texts(session, broadcast_id)
     for job in jobs:
         message = job.message
         try:
@@ -302,17 +357,25 @@ async def _prepare_batch(
             elif message.kind in INTERNAL:
                 raise Skipped("internal event, not a customer notification")
             else:
-                notice = EVENTS.get(message.kind)
-                if notice is None:
+                customer_id = message.payload.get("customer_id")
+                if message.kind == BROADCAST:
+                    broadcast_id = message.payload.get("broadcast_id")
+                    notice = _broadcast_notice(
+                        message.payload,
+                        texts.get(broadcast_id) if isinstance(broadcast_id, int) else None,
+                        renderer,
+                    )
+                elif message.kind in EVENTS:
+                    notice = _event_notice(
+                        EVENTS[message.kind], message.payload, resources.settings, renderer
+                    )
+                else:
                     raise PermanentDeliveryError(
                         f"no notification for kind {message.kind!r} and no channel in the payload"
                     )
-                customer_id = message.payload.get("customer_id")
                 if not isinstance(customer_id, int) or isinstance(customer_id, bool):
                     raise PermanentDeliveryError("event payload needs a customer_id")
-                _plan_customer(
-                    job, resources, channels, renderer, notice, found.get(customer_id), now
-                )
+                _plan_customer(job, resources, channels, notice, found.get(customer_id), now)
         except Skipped as exc:
             job.end("skipped", f"skipped: {exc}")
         except (PermanentDeliveryError, RenderError) as exc:
@@ -712,7 +775,7 @@ async def run_worker(
     owned = channels is None
     channels = channels if channels is not None else default_channels(resources.settings, resources)
     renderer = Renderer(resources.settings.default_locale)
-    listener = OutboxListener(resources.settings)
+    listener = OutboxListener(resources.engine.url)
     listener.start(stop)
     failures = 0
     log.info("notification worker started", channels=sorted(channels))

@@ -174,3 +174,26 @@ async def live_reset_code(
         .order_by(PasswordResetCode.id.desc())
         .limit(1)
     )
+
+
+async def has_sessions(session: AsyncSession, user_id: int) -> bool:
+    """Whether the account ever had a session (a refresh token, live or not)."""
+    found = await session.scalar(
+        select(RefreshToken.id).where(RefreshToken.user_id == user_id).limit(1)
+    )
+    return found is not None
+
+
+async def session_addresses(
+    session: AsyncSession, user_id: int, user_agent: str | None
+) -> list[str | None]:
+    """The distinct addresses the account's sessions were used from with this user agent."""
+    same_agent = (
+        RefreshToken.user_agent.is_(None)
+        if user_agent is None
+        else RefreshToken.user_agent == user_agent
+    )
+    rows = await session.scalars(
+        select(RefreshToken.ip).where(RefreshToken.user_id == user_id, same_agent).distinct()
+    )
+    return list(rows.all())

@@ -1,5 +1,7 @@
 """Registration, login with optional TOTP, refresh rotation with reuse detection, logout,
-password recovery and change, TOTP enrolment. Every auth event lands in the audit log."""
+password recovery and change, TOTP enrolment. Every auth event lands in the audit log; a
+customer's sign-in from a new device and a changed password also tell the customer
+(backend/auth/notices.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
-from backend.auth import passwords, repository, sign_ins, totp
+from backend.auth import notices, passwords, repository, sign_ins, totp
 from backend.auth.errors import (
     EnrolmentLinkRequired,
     InvalidResetCode,
@@ -237,7 +239,8 @@ async def login(session: AsyncSession, res: Resources, login_: str, password: st
         )
         await audit.record(session, "auth.password_ok_mfa_pending", _actor(user), "user", user.id)
         return LoginOut(mfa_required=True, mfa_token=mfa_token)
-    await audit.record(session, "auth.login", _actor(user), "user", user.id, amr="pwd")
+    entry = await audit.record(session, "auth.login", _actor(user), "user", user.id, amr="pwd")
+    await notices.sign_in(session, user, entry, utcnow())
     return LoginOut(tokens=await issue_tokens(session, res, user, ("pwd",)))
 
 
@@ -304,7 +307,8 @@ async def verify_mfa(
     )
     if not spent:
         raise InvalidToken("this sign-in step was already completed; sign in again")
-    await audit.record(session, "auth.login", _actor(user), "user", user.id, amr="pwd,otp")
+    entry = await audit.record(session, "auth.login", _actor(user), "user", user.id, amr="pwd,otp")
+    await notices.sign_in(session, user, entry, utcnow())
     return await issue_tokens(session, res, user, ("pwd", "otp"))
 
 
@@ -454,7 +458,8 @@ async def reset_password(
     user.password_changed_at = now
     families = await repository.live_families(session, user.id, now)
     await repository.revoke_user_families(session, user.id, now)
-    await audit.record(session, "auth.password_reset", _actor(user), "user", user.id)
+    entry = await audit.record(session, "auth.password_reset", _actor(user), "user", user.id)
+    await notices.password_changed(session, user, "reset", entry, now)
     await _deny_sessions(res, families)
     await res.limiter.clear_backoff("login", _account_subject(user, login_))
 
@@ -479,7 +484,8 @@ async def change_password(
         f for f in await repository.live_families(session, user.id, now) if f != principal.sid
     ]
     await repository.revoke_user_families(session, user.id, now, keep_family=principal.sid)
-    await audit.record(session, "auth.password_changed", _actor(user), "user", user.id)
+    entry = await audit.record(session, "auth.password_changed", _actor(user), "user", user.id)
+    await notices.password_changed(session, user, "changed", entry, now)
     await _deny_sessions(res, families)
 
 

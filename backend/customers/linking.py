@@ -25,6 +25,7 @@ from typing import Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import Actor
 from backend.clock import utcnow
@@ -34,6 +35,7 @@ from backend.redis import Redis
 from backend.validation import normalize_phone
 
 LINK_TOKEN_TTL = 600  # seconds: a one-time token lives 10 minutes
+TELEGRAM_LINKED = "security.telegram_linked"
 _LINK_KEY = "tg:link:{}"
 
 
@@ -100,9 +102,12 @@ async def link_telegram(
     *,
     conversations: ConversationAccess,
 ) -> ChannelIdentity:
-    """Link the Telegram account to the customer; an account linked elsewhere moves here."""
+    """Link the Telegram account to the customer; an account linked elsewhere moves here. A
+    new link (not one the customer already had) tells the customer on their other channels
+    (`security.telegram_linked`, which nobody can turn off)."""
     identity = await telegram_identity(session, telegram_user_id)
     previous: int | None = None
+    created = identity is None
     if identity is None:
         identity = ChannelIdentity(
             customer_id=customer_id,
@@ -130,7 +135,7 @@ async def link_telegram(
         actor=actor,
         reason="telegram.link",
     )
-    await audit.record(
+    entry = await audit.record(
         session,
         "telegram.link",
         actor,
@@ -139,6 +144,20 @@ async def link_telegram(
         telegram_user_id=telegram_user_id,
         moved_from=previous,
     )
+    if created or previous is not None:
+        await session.flush()  # the audit entry's id names the event
+        await outbox.enqueue(
+            session,
+            TELEGRAM_LINKED,
+            {
+                "customer_id": customer_id,
+                "at": utcnow().isoformat(),
+                # the chat itself was just told "✅ contract linked": the notice goes to the
+                # customer's other channels, where the owner would notice a stranger's link
+                "told_in": {Channel.telegram.value: str(telegram_user_id)},
+            },
+            f"telegram-linked:{identity.id}:{entry.id}",
+        )
     return identity
 
 

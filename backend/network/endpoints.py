@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from backend.config import Settings
 from backend.deps import CurrentAdmin, CurrentStaff, ResourcesDep, SessionDep, actor_of
-from backend.errors import NotFound, refusals
+from backend.errors import NotFound, ValidationFailed, refusals
 from backend.models import OutageStatus
 from backend.network import service as network
 from backend.network.errors import (
@@ -29,6 +29,8 @@ from backend.network.schemas import (
     AlertIn,
     AlertmanagerIn,
     AlertmanagerOut,
+    MaintenanceIn,
+    MaintenanceOut,
     OutageCreateIn,
     OutageList,
     OutageNotified,
@@ -61,6 +63,29 @@ async def create_outage(
         )
         out = OutageOut.model_validate(outage)
     return OutageNotified(**out.model_dump(), notified=told)
+
+
+@router.post(
+    "/maintenance", status_code=status.HTTP_201_CREATED, responses=refusals(ValidationFailed)
+)
+async def announce_maintenance(
+    data: MaintenanceIn, principal: CurrentAdmin, session: SessionDep
+) -> MaintenanceOut:
+    """Announce planned work to the customers on the node or in the area, once each (the same
+    place and start again tells nobody twice). Work that starts within 12 hours does not wait
+    out quiet hours. Nothing else is stored: when the work begins, open an outage as usual.
+    Audited."""
+    told = await network.announce_maintenance(
+        session,
+        title=data.title,
+        area=data.area,
+        node=data.node,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        actor=actor_of(principal),
+    )
+    ref = network.maintenance_ref(data.area, data.node, data.starts_at)
+    return MaintenanceOut(maintenance=ref, notified=told)
 
 
 @router.get("/outages")

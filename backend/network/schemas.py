@@ -31,6 +31,30 @@ class OutageCreateIn(Strict):
         return self
 
 
+class MaintenanceIn(Strict):
+    """Planned work on a node, in an area, or both: announced ahead, once, to the customers
+    there (`maintenance.planned`)."""
+
+    title: Line = Field(min_length=1, max_length=200)
+    area: Line | None = Field(default=None, min_length=1, max_length=64)
+    node: Line | None = Field(default=None, min_length=1, max_length=64)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _somewhere_later(self) -> MaintenanceIn:
+        if not self.area and not self.node:
+            raise ValueError("name the affected area or node (or both)")
+        if self.ends_at is not None and self.ends_at <= self.starts_at:
+            raise ValueError("the work must end after it starts")
+        return self
+
+
+class MaintenanceOut(BaseModel):
+    maintenance: str = Field(description="names the work: its place and start")
+    notified: int = Field(description="customers the notice was queued for (once each)")
+
+
 class OutageUpdateIn(Strict):
     """Only the fields present change; `description` or `expected_fix_at` null clears it."""
 

@@ -1,6 +1,7 @@
 """Known network outages: what the "no internet" flow tells a customer, who hears when one
 starts and ends, and the incidents opened by admins (the API) or by Alertmanager's alerts
-(docs/outages.md).
+(docs/outages.md); and planned maintenance, announced ahead to the customers it affects
+(`announce_maintenance`).
 
 Who hears the end is kept in `outage_subscriptions`: the customers told of the start and those
 who asked the bot to be told. A customer hears one start and one end however many incidents
@@ -11,11 +12,12 @@ outages runs under one lock (`changing_outages`), so these checks hold until the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,7 +27,7 @@ from backend.audit import service as audit
 from backend.audit.service import SYSTEM, Actor
 from backend.clock import utcnow
 from backend.db import unit_of_work
-from backend.errors import NotFound
+from backend.errors import NotFound, ValidationFailed
 from backend.models import Customer, Outage, OutageStatus
 from backend.network import repository
 from backend.network.errors import OutageNotOpen
@@ -254,6 +256,82 @@ async def resolve_outage(session: AsyncSession, outage_id: int, actor: Who = Non
         left_to_others=len(elsewhere),
     )
     return notified
+
+
+# --- planned maintenance ----------------------------------------------------------------------
+
+MAINTENANCE_KIND: Final = "maintenance.planned"
+# Work that starts sooner than this is announced as urgent (the payload's "urgent"): quiet
+# hours, a night at most, would otherwise hold the notice until the work has begun.
+MAINTENANCE_URGENT_WITHIN = timedelta(hours=12)
+
+
+def maintenance_ref(area: str | None, node: str | None, starts_at: datetime) -> str:
+    """What names one piece of planned work: its place and its start. Announcing it again (a
+    retried request, a corrected title) tells nobody twice; moving it is a new announcement."""
+    start = starts_at.astimezone(UTC).isoformat()
+    return hashlib.sha256(f"{area or ''}|{node or ''}|{start}".encode()).hexdigest()[:16]
+
+
+async def announce_maintenance(
+    session: AsyncSession,
+    *,
+    title: str,
+    area: str | None,
+    node: str | None,
+    starts_at: datetime,
+    ends_at: datetime | None = None,
+    actor: Who = None,
+) -> int:
+    """Tell the customers on the node or in the area (either, when both are named) of planned
+    work, once each; returns how many customers it addresses. Nothing else is stored (there is
+    no table of planned work): when the work begins and the service drops, the outage is
+    opened as any other (by an admin or an alert), and the "no internet" flow tells it then."""
+    if not area and not node:
+        raise ValidationFailed("name the affected area or node (or both)")
+    if starts_at.tzinfo is None or (ends_at is not None and ends_at.tzinfo is None):
+        raise ValidationFailed("give the times with their offset")
+    now = utcnow()
+    if starts_at <= now:
+        raise ValidationFailed("planned work starts in the future; open an outage instead")
+    if ends_at is not None and ends_at <= starts_at:
+        raise ValidationFailed("the work must end after it starts")
+    ref = maintenance_ref(area, node, starts_at)
+    affected = await repository.affected_customers(session, area, node)
+    payload: dict[str, Any] = {
+        "maintenance": ref,
+        "title": title,
+        "starts_at": starts_at.astimezone(UTC).isoformat(),
+        "ends_at": ends_at.astimezone(UTC).isoformat() if ends_at else None,
+    }
+    if starts_at - now <= MAINTENANCE_URGENT_WITHIN:
+        payload["urgent"] = True
+    rows = [
+        {
+            "kind": MAINTENANCE_KIND,
+            "payload": {"customer_id": customer_id, **payload},
+            "dedup_key": f"maintenance:{ref}:{customer_id}",
+            "available_at": now,
+            "created_at": now,
+        }
+        for customer_id in affected
+    ]
+    await repository.insert_outbox_rows(session, rows)
+    entry = await audit.record(
+        session,
+        "maintenance.announce",
+        SYSTEM if isinstance(actor, str) else actor,
+        "maintenance",
+        ref,
+        area=area,
+        node=node,
+        starts_at=payload["starts_at"],
+        ends_at=payload["ends_at"],
+        addressed=len(rows),
+    )
+    if isinstance(actor, str):
+        entry.actor_role = actor
+    return len(rows)
 
 
 # --- Alertmanager ---------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
@@ -311,11 +312,19 @@ def _reference(payment: Payment) -> str:
 
 
 async def credit(
-    session: AsyncSession, settings: Settings, payment_id: int, *, amount: int, currency: str
+    session: AsyncSession,
+    settings: Settings,
+    payment_id: int,
+    *,
+    amount: int,
+    currency: str,
+    told_in: Mapping[str, str] | None = None,
 ) -> CreditOutcome:
     """Credit a payment that the provider confirmed paid with `amount` `currency`. Callers
     pass only verified facts: a signed sandbox event, YooKassa's own answer, Telegram's
-    successful_payment."""
+    successful_payment. `told_in` ({channel: address}) names the conversation whose reply
+    announces the credit (the bot's answer to successful_payment): the `payment.credited`
+    notice is not sent there again (notifications/events.py, "told_in")."""
     payment = await repository.lock(session, payment_id)
     if payment is None:
         raise PaymentNotFound()
@@ -374,6 +383,7 @@ async def credit(
             "balance": effects.balance,
             "invoices_paid": effects.invoices_paid,
             "restored_subscriptions": effects.restored_subscriptions,
+            **({"told_in": dict(told_in)} if told_in else {}),
         },
         f"payment-credited:{payment.id}",
     )
@@ -770,17 +780,22 @@ async def credit_successful_payment(
     provider_payment_charge_id: str,
     total_amount: int,
     currency: str,
+    chat_id: int | None = None,
 ) -> CreditOutcome:
     """Credit a Telegram `successful_payment` exactly once per telegram_payment_charge_id,
     however often the update arrives. The charge is money already taken, so a second charge
     for an invoice that was already paid (two pre-checkouts raced) is credited too, as a
-    payment of its own."""
+    payment of its own. The bot answers in `chat_id` with the credit, so the notice is marked
+    as told there."""
+    told_in = {"telegram": str(chat_id)} if chat_id is not None else None
     charge_id = telegram_payment_charge_id
     if not charge_id or len(charge_id) > 128 or not charge_id.isprintable():
         raise InvalidPayload("telegram_payment_charge_id is malformed")
     known = await repository.by_provider_id(session, telegram.NAME, charge_id)
     if known is not None:
-        return await credit(session, settings, known.id, amount=total_amount, currency=currency)
+        return await credit(
+            session, settings, known.id, amount=total_amount, currency=currency, told_in=told_in
+        )
     public_id = telegram.public_id_from(payload)
     payment = await repository.lock_by_public_id(session, public_id) if public_id else None
     if payment is None or payment.provider != telegram.NAME:
@@ -789,13 +804,17 @@ async def credit_successful_payment(
     # Another delivery of this charge may have recorded it while we waited for the lock.
     known = await repository.by_provider_id(session, telegram.NAME, charge_id)
     if known is not None:
-        return await credit(session, settings, known.id, amount=total_amount, currency=currency)
+        return await credit(
+            session, settings, known.id, amount=total_amount, currency=currency, told_in=told_in
+        )
     charge = {"provider_payment_charge_id": provider_payment_charge_id[:128]}
     if payment.provider_payment_id is None:
         payment.provider_payment_id = charge_id
         payment.details = {**(payment.details or {}), "telegram": {**_telegram(payment), **charge}}
         await session.flush()
-        return await credit(session, settings, payment.id, amount=total_amount, currency=currency)
+        return await credit(
+            session, settings, payment.id, amount=total_amount, currency=currency, told_in=told_in
+        )
     twin = await _new_payment(
         session,
         customer_id=payment.customer_id,
@@ -818,7 +837,9 @@ async def credit_successful_payment(
         amount=total_amount,
         currency=currency,
     )
-    return await credit(session, settings, twin.id, amount=total_amount, currency=currency)
+    return await credit(
+        session, settings, twin.id, amount=total_amount, currency=currency, told_in=told_in
+    )
 
 
 def _telegram(payment: Payment) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Support tickets: customers open them and write; staff triage, answer and move them along.
 
 Every change is audited in the same transaction; what the customer should hear about (a staff
-reply that is not an internal note, a status change made by staff) becomes a "ticket.updated"
-outbox row."""
+reply that is not an internal note, with its text; a status change made by staff) becomes a
+"ticket.updated" outbox row."""
 
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ from backend.support.errors import InvalidAssignee, InvalidTransition, TicketClo
 from backend.support.schemas import CustomerTicketFilter, QueueFilter, TicketUpdateIn
 
 NOTIFY_KIND = "ticket.updated"
+# The answer travels in the notice (an SMS or a push cannot be "read in the account"); a long
+# one is cut, and the customer reads the rest in the ticket. Telegram's limit is 4096.
+ANSWER_EXCERPT_CHARS = 1000
 
 TRANSITIONS: Mapping[TicketStatus, frozenset[TicketStatus]] = {
     TicketStatus.open: frozenset(
@@ -237,11 +240,25 @@ async def add_staff_message(
         await _notify(
             session,
             ticket,
-            "reply",
+            "answered",
             f"ticket:{ticket.id}:msg:{message.id}",
             message_id=message.id,
+            answer=excerpt(body, ANSWER_EXCERPT_CHARS),
         )
     return message
+
+
+def excerpt(text: str, limit: int) -> str:
+    """`text` when it fits in `limit` characters, else its start cut at a word and ended with
+    "…" (within the limit)."""
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    if space > limit // 2:  # a word boundary not too far back
+        cut = cut[:space]
+    return cut.rstrip() + "…"
 
 
 async def update_ticket(

@@ -1,8 +1,14 @@
 """Settings: the language (the conversation's and, for a customer, the profile's, so e-mails and
-notifications follow) and the notification preferences (billing, outages, tickets, marketing).
+notifications follow) and the notification preferences (billing, outages, tickets, marketing;
+security notices cannot be turned off, and the card says so).
 
 Both are one tap, reversible and free, so the tap is the confirmation: the reply shows the new
-state with the button to switch it back."""
+state with the button to switch it back.
+
+Right after a chat is linked to a contract the bot asks «Получать уведомления о балансе?»
+(docs/isp-rules.md, flow 1): the adapter starts this flow at the step `ASK_BILLING`
+(`LINKED_PAYLOAD`), and the answer (a button, or "да"/"нет" in words) sets the billing
+preference and says where to change it."""
 
 from __future__ import annotations
 
@@ -11,15 +17,21 @@ from backend.customers.schemas import NotificationPreferences, ProfileUpdateIn
 from backend.i18n import SUPPORTED_LOCALES
 from dialogs import transcript
 from dialogs.context import TurnContext, TurnInput
-from dialogs.flows.base import Flow, customer_actor, menu_row, nav_row, say
+from dialogs.flows.base import YES, Flow, customer_actor, is_no, is_yes, menu_row, nav_row, say
 from dialogs.state import FlowState
-from dialogs.types import Button, Outbound, Text
+from dialogs.types import Button, Outbound, Text, payload
 
 NAME = "settings"
 MAIN = "main"
 LANG = "lang"
 NOTIFY = "notify"
 TOPICS = ("billing", "outages", "tickets", "marketing")
+# The question after linking: the start argument that asks it, and its step.
+LINKED = "linked"
+ASK_BILLING = "ask_billing"
+NO = "no"
+# The button payload an adapter sends to ask it (bot/linking.py).
+LINKED_PAYLOAD = payload(NAME, "start", LINKED)
 
 
 async def _set_conversation_locale(ctx: TurnContext, locale: str) -> None:
@@ -31,11 +43,18 @@ class SettingsFlow(Flow):
     menu_label = "dialogs-settings-menu"
 
     async def start(self, ctx: TurnContext, state: FlowState, turn: TurnInput) -> list[Outbound]:
+        if turn.arg == LINKED and ctx.customer_id is not None:
+            state.start(self.name, ASK_BILLING)
+            return await self.ask(ctx, state)
         # /language opens the choice of language directly
         state.start(self.name, LANG if turn.arg == LANG else MAIN)
         return await self.ask(ctx, state)
 
     async def ask(self, ctx: TurnContext, state: FlowState) -> list[Outbound]:
+        if state.step == ASK_BILLING:
+            yes = self.btn(ctx, "dialogs-settings-billing-yes", ASK_BILLING, YES)
+            no = self.btn(ctx, "dialogs-settings-billing-no", ASK_BILLING, NO)
+            return [say(ctx.t("dialogs-settings-ask-billing"), (yes, no))]
         if state.step == LANG:
             rows = tuple(self.btn(ctx, f"dialogs-settings-lang-{code}", LANG, code)
                          for code in SUPPORTED_LOCALES)  # fmt: skip
@@ -66,7 +85,20 @@ class SettingsFlow(Flow):
             )
             for topic in TOPICS
         ]
-        return say(ctx.t("dialogs-settings-ask-notify"), *rows, nav_row(ctx))
+        text = (
+            f"{ctx.t('dialogs-settings-ask-notify')}\n{ctx.t('dialogs-settings-security-always')}"
+        )
+        return say(text, *rows, nav_row(ctx))
+
+    async def _set_topic(self, ctx: TurnContext, topic: str, on: bool) -> None:
+        """Through the customers service, which audits the change."""
+        assert ctx.customer_id is not None
+        customer = await customers.get_customer(ctx.session, ctx.customer_id)
+        prefs = customers.notification_preferences(customer).model_dump()
+        prefs[topic] = on
+        await customers.set_notification_preferences(
+            ctx.session, ctx.customer_id, NotificationPreferences(**prefs), customer_actor()
+        )
 
     async def handle(
         self, ctx: TurnContext, state: FlowState, turn: TurnInput
@@ -88,14 +120,22 @@ class SettingsFlow(Flow):
             return [say(ctx.t("dialogs-settings-lang-set"), menu_row(ctx))]
         if state.step == NOTIFY and arg in TOPICS and ctx.customer_id is not None:
             customer = await customers.get_customer(ctx.session, ctx.customer_id)
-            prefs = customers.notification_preferences(customer).model_dump()
-            prefs[arg] = not prefs[arg]
-            await customers.set_notification_preferences(
-                ctx.session, ctx.customer_id, NotificationPreferences(**prefs), customer_actor()
-            )
-            key = "dialogs-settings-topic-on" if prefs[arg] else "dialogs-settings-topic-off"
+            on = not customers.notification_preferences(customer).model_dump()[arg]
+            await self._set_topic(ctx, arg, on)
+            key = "dialogs-settings-topic-on" if on else "dialogs-settings-topic-off"
             card = await self._notify_card(ctx)
             return [say(ctx.t(key, topic=arg)), card]
+        if state.step == ASK_BILLING and ctx.customer_id is not None:
+            if is_yes(turn):
+                on = True
+            elif arg == NO or is_no(turn):
+                on = False
+            else:
+                return None  # the engine asks again, or routes the words elsewhere
+            await self._set_topic(ctx, "billing", on)
+            state.finish()
+            key = "dialogs-settings-billing-on" if on else "dialogs-settings-billing-off"
+            return [say(ctx.t(key), menu_row(ctx))]
         return None
 
 

@@ -172,3 +172,13 @@ dialogs-settings-topic-off = Off: { $topic ->
         [tickets] tickets
        *[marketing] news and offers
     }.
+
+## Settings: the question after linking Telegram, and the always-sent security notices
+## (dialogs/flows/settings.py)
+
+dialogs-settings-ask-billing = Get balance notifications? I will remind you when your money runs low and tell you when a payment arrives.
+dialogs-settings-billing-yes = ✅ Yes
+dialogs-settings-billing-no = No
+dialogs-settings-billing-on = Done, I will send you balance and payment notifications. You can change this in «⚙️ Settings» → «🔔 Notifications».
+dialogs-settings-billing-off = Done, no balance notifications. You can turn them on in «⚙️ Settings» → «🔔 Notifications».
+dialogs-settings-security-always = Security notices (a sign-in from a new device, a password change, Telegram linked) always arrive.

@@ -16,10 +16,14 @@ auth-password-reset-code =
 
 ## support
 
-# $ticket (number) ticket number; $event reply | status_changed; $status one of open,
-# in_progress, resolved, closed.
+# $ticket (number) ticket number; $event answered | reply | status_changed; $status one of
+# open, in_progress, resolved, closed. With answered: $answer (string) the specialist's answer,
+# cut to about 1000 characters (reply: an answer without its text, from older rows).
 ticket-updated =
     { $event ->
+        [answered] Our specialist answered ticket #{ NUMBER($ticket, useGrouping: 0) }:
+            { $answer }
+            You can reply in the chat or in your account.
         [reply] There is a new reply to ticket #{ NUMBER($ticket, useGrouping: 0) }. Read it in your account or in the chat.
        *[other] Ticket #{ NUMBER($ticket, useGrouping: 0) } has been updated. { $status ->
             [open] Status: open.
@@ -30,6 +34,37 @@ ticket-updated =
         }
     }
     .subject = Ticket #{ NUMBER($ticket, useGrouping: 0) } updated
+
+## security (always sent: a customer cannot turn these off)
+
+# $at (string) when, on the provider's clock; $device (string) the browser and system
+# ("Chrome, Windows") or "none"; $network (string) the address with its last part hidden
+# ("203.0.113.*") or "none".
+auth-security-new-sign-in =
+    New sign-in to your account from a new device: { $at }{ $device ->
+        [none] {""}
+       *[other] , { $device }
+    }{ $network ->
+        [none] {""}
+       *[other] , address { $network }
+    }.
+    If this was not you, change your password and contact support.
+    .subject = Sign-in from a new device
+
+# $at (string) when; $how changed | reset (by a recovery code)
+auth-security-password-changed =
+    { $how ->
+        [reset] Your account password was reset with a recovery code ({ $at }). You are signed out on every other device.
+       *[other] Your account password was changed ({ $at }). You are signed out on every other device.
+    }
+    If this was not you, contact support at once.
+    .subject = Password changed
+
+# $at (string) when
+auth-security-telegram-linked =
+    Telegram was linked to your contract ({ $at }): the bot now shows your balance and payments.
+    If this was not you, unlink it in your account, change your password and contact support.
+    .subject = Telegram linked
 
 ## billing
 
@@ -82,3 +117,11 @@ network-outage-started = { $eta ->
 # $title (string) what failed, as the network team named it
 network-outage-resolved = The outage is fixed: { $title }. Your internet should work again; if not, restart your router or write to us.
     .subject = Outage fixed
+
+# $title (string) what the work is, as the network team named it; $start (string) when it
+# starts, on the provider's clock; $end (string) when it should end, or "none"
+network-maintenance-planned = { $end ->
+    [none] Planned network maintenance: { $title }. It starts at { $start }; your connection may drop for a while.
+   *[other] Planned network maintenance: { $title }. From { $start } to { $end } your connection may drop.
+}
+    .subject = Planned network maintenance

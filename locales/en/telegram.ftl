@@ -29,3 +29,8 @@ telegram-payment-under-review = Your payment was received but could not be credi
 ## Group chats (TELEGRAM_GROUP_CHATS=true; bot/handlers.py)
 telegram-group-private = I answer in a private chat, so that your account stays private. Write to me there.
 telegram-group-open-chat = Open a private chat
+
+## Buttons under notifications in Telegram (notifications/telegram.py)
+telegram-notice-pay = 💳 Pay now
+telegram-notice-promised = 🤝 Promised payment
+telegram-notice-ticket = Open the ticket

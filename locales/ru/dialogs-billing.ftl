@@ -177,3 +177,13 @@ dialogs-settings-topic-off = Выключено: { $topic ->
         [tickets] заявки
        *[marketing] новости и акции
     }.
+
+## Settings: the question after linking Telegram, and the always-sent security notices
+## (dialogs/flows/settings.py)
+
+dialogs-settings-ask-billing = Получать уведомления о балансе? Напомню, когда деньги будут заканчиваться, и сообщу о зачислении платежей.
+dialogs-settings-billing-yes = ✅ Да
+dialogs-settings-billing-no = Нет
+dialogs-settings-billing-on = Хорошо, буду присылать уведомления о балансе и платежах. Изменить это можно в «⚙️ Настройки» → «🔔 Уведомления».
+dialogs-settings-billing-off = Хорошо, уведомлений о балансе не будет. Включить их можно в «⚙️ Настройки» → «🔔 Уведомления».
+dialogs-settings-security-always = Уведомления о безопасности (вход с нового устройства, смена пароля, подключение Telegram) приходят всегда.

@@ -17,10 +17,14 @@ auth-password-reset-code =
 
 ## support
 
-# $ticket (number) ticket number; $event reply | status_changed; $status one of open,
-# in_progress, resolved, closed.
+# $ticket (number) ticket number; $event answered | reply | status_changed; $status one of
+# open, in_progress, resolved, closed. With answered: $answer (string) the specialist's answer,
+# cut to about 1000 characters (reply: an answer without its text, from older rows).
 ticket-updated =
     { $event ->
+        [answered] Ответ специалиста по заявке № { NUMBER($ticket, useGrouping: 0) }:
+            { $answer }
+            Ответить можно в чате или в личном кабинете.
         [reply] По заявке № { NUMBER($ticket, useGrouping: 0) } новый ответ специалиста. Прочитать его можно в личном кабинете или в чате.
        *[other] Заявка № { NUMBER($ticket, useGrouping: 0) } обновлена. { $status ->
             [open] Статус: открыта.
@@ -31,6 +35,37 @@ ticket-updated =
         }
     }
     .subject = Заявка № { NUMBER($ticket, useGrouping: 0) } обновлена
+
+## security (always sent: a customer cannot turn these off)
+
+# $at (string) when, on the provider's clock; $device (string) the browser and system
+# ("Chrome, Windows") or "none"; $network (string) the address with its last part hidden
+# ("203.0.113.*") or "none".
+auth-security-new-sign-in =
+    Вход в личный кабинет с нового устройства: { $at }{ $device ->
+        [none] {""}
+       *[other] , { $device }
+    }{ $network ->
+        [none] {""}
+       *[other] , адрес { $network }
+    }.
+    Если это были не вы, смените пароль и напишите в поддержку.
+    .subject = Вход с нового устройства
+
+# $at (string) when; $how changed | reset (by a recovery code)
+auth-security-password-changed =
+    { $how ->
+        [reset] Пароль от личного кабинета восстановлен по коду ({ $at }). Все входы на других устройствах завершены.
+       *[other] Пароль от личного кабинета изменён ({ $at }). Все входы на других устройствах завершены.
+    }
+    Если это были не вы, срочно напишите в поддержку.
+    .subject = Пароль изменён
+
+# $at (string) when
+auth-security-telegram-linked =
+    К вашему договору подключён Telegram ({ $at }): в боте теперь видны баланс и платежи.
+    Если это были не вы, отключите его в личном кабинете, смените пароль и напишите в поддержку.
+    .subject = Подключён Telegram
 
 ## billing
 
@@ -88,3 +123,11 @@ network-outage-started = { $eta ->
 # $title (string) what failed, as the network team named it
 network-outage-resolved = Авария устранена: { $title }. Интернет должен работать; если нет — перезагрузите роутер или напишите нам.
     .subject = Авария устранена
+
+# $title (string) what the work is, as the network team named it; $start (string) when it
+# starts, on the provider's clock; $end (string) when it should end, or "none"
+network-maintenance-planned = { $end ->
+    [none] Плановые работы в сети: { $title }. Начало { $start }; интернет может ненадолго пропадать.
+   *[other] Плановые работы в сети: { $title }. С { $start } до { $end } интернет может пропадать.
+}
+    .subject = Плановые работы в сети

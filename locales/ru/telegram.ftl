@@ -29,3 +29,8 @@ telegram-payment-under-review = Платёж получен, но зачисли
 ## Group chats (TELEGRAM_GROUP_CHATS=true; bot/handlers.py)
 telegram-group-private = Я отвечаю в личных сообщениях, чтобы данные вашего договора не видели другие. Напишите мне туда.
 telegram-group-open-chat = Открыть личный чат
+
+## Buttons under notifications in Telegram (notifications/telegram.py)
+telegram-notice-pay = 💳 Оплатить
+telegram-notice-promised = 🤝 Обещанный платёж
+telegram-notice-ticket = Открыть заявку

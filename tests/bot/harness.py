@@ -4,15 +4,18 @@ end-to-end tests of the customer flows.
 `tg` (parametrized over MODES) gives a `BotRuntime` that is not running yet: arrange the data,
 then `await tg.start(**settings_overrides)`. It starts exactly what production starts:
 
-- "polling": `bot.runner.run_polling` (our own poller, the outbox delivery loop) on the test
-  process's resources, with settings pointed at the stand-in;
+- "polling": `bot.runner.run_polling` (our own poller) on the test process's resources, with
+  settings pointed at the stand-in;
 - "webhook": the FastAPI app with the webhook role under uvicorn on a free port (PUBLIC_URL),
-  which registers its webhook with the stand-in; updates are POSTed to it.
+  which registers its webhook with the stand-in; updates are POSTed to it;
+- with `start(notifications=True)`, also the notification worker with the Telegram channel
+  (notifications/telegram.py), which delivers agents' replies and operator notices, as the
+  embedded default runs it beside the bot.
 
 Every step waits for something observable, never for a fixed time: `turn()` delivers an
 update and returns once the inbox row of that update is processed (so every reply of the turn
 has reached the stand-in); `wait_reply()` waits for a call to a chat made after a `mark()`
-(agent replies and operator notices come from the outbox delivery loop, not from a turn, so
+(agent replies and operator notices come from the notification worker, not from a turn, so
 the mark is taken before the agent acts); `redeliver()` sends an update Telegram already sent
 and returns once the runtime has dealt with it.
 
@@ -39,6 +42,9 @@ from backend.state import Resources
 from bot.inbox import chat_of
 from bot.runner import Poller, run_polling
 from bot.webhook import run_webhook_role
+from notifications.channels import ChannelRegistry
+from notifications.telegram import TelegramChannel, telegram_channel
+from notifications.worker import WorkerOptions, run_worker
 from tests.support.net import free_port
 from tests.support.telegram_standin import JSON, Call, TelegramStandIn
 
@@ -105,6 +111,9 @@ class BotRuntime:
         self._task: asyncio.Task[None] | None = None
         self._server: uvicorn.Server | None = None
         self.public_url: str | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._worker_stop = asyncio.Event()
+        self._channel: TelegramChannel | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -113,9 +122,10 @@ class BotRuntime:
         assert self._api is not None, "start() the runtime first"
         return self._api
 
-    async def start(self, **overrides: Any) -> BotRuntime:
+    async def start(self, *, notifications: bool = False, **overrides: Any) -> BotRuntime:
         """Start the runtime with the test settings plus the stand-in and `overrides`
-        (Settings fields, e.g. telegram_payments_provider_token=SecretStr(...))."""
+        (Settings fields, e.g. telegram_payments_provider_token=SecretStr(...)); with
+        `notifications`, the notification worker too (only the Telegram channel)."""
         assert self._task is None, "already started"
         update: dict[str, Any] = {
             "telegram_bot_token": SecretStr(self.telegram.token),
@@ -136,7 +146,22 @@ class BotRuntime:
             await self._start_polling()
         else:
             await self._start_webhook()
+        if notifications:
+            self._start_worker()
         return self
+
+    def _start_worker(self) -> None:
+        channel = telegram_channel(self.settings, self.resources)
+        assert channel is not None
+        self._channel = channel
+        self._worker = asyncio.create_task(
+            run_worker(
+                self.resources,
+                self._worker_stop,
+                channels=ChannelRegistry({"telegram": channel}),
+                options=WorkerOptions(poll_interval=STEP),
+            )
+        )
 
     async def _start_polling(self) -> None:
         ready: asyncio.Future[Poller] = asyncio.get_running_loop().create_future()
@@ -174,6 +199,13 @@ class BotRuntime:
         self._api = AsyncClient(base_url=self.public_url)
 
     async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker_stop.set()
+            worker, self._worker = self._worker, None
+            await asyncio.wait_for(worker, START_TIMEOUT)
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = None
         if self._api is not None:
             await self._api.aclose()
             self._api = None
@@ -294,8 +326,8 @@ class BotRuntime:
         timeout: float = 10,  # noqa: ASYNC109 - passed on to the stand-in's wait_for
     ) -> Call:
         """The first successful `method` call to the chat (matching `where`) recorded after
-        the mark `since`. Take the mark BEFORE the action that causes the reply: the outbox
-        delivery loop may deliver before the action's own response arrives."""
+        the mark `since`. Take the mark BEFORE the action that causes the reply: the notification
+        worker may deliver before the action's own response arrives."""
         seen = {id(c) for c in self.telegram.recorded[:since]}
 
         def match(c: Call) -> bool:

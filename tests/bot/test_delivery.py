@@ -1,14 +1,18 @@
-"""Agent replies and handover notices delivered by the bot (bot.delivery), and the command menu
+"""Agent replies and handover notices for a Telegram customer, delivered through the Telegram
+notification channel (notifications.telegram.TelegramChannel with bot.delivery's stored
+transcript items) as the notification worker hands them over, and the command menu
 (bot.commands): the real aiogram Bot against the Telegram Bot API stand-in, PostgreSQL, and the
 outbox rows written by dialogs.handover exactly as the agent API writes them."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
+import dataclasses
+from collections.abc import AsyncIterator
 
+import pytest
 from aiogram import Bot
-from sqlalchemy import select
+from pydantic import SecretStr
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit.service import Actor
@@ -19,21 +23,44 @@ from backend.models import (
     Channel,
     ChannelIdentity,
     Conversation,
+    ConversationMessage,
     ConversationState,
     Customer,
     OutboxMessage,
-    OutboxStatus,
     Role,
-    utcnow,
 )
 from backend.state import Resources
-from bot import delivery
 from bot.commands import COMMANDS, set_commands
 from dialogs import handover
+from notifications.channels import (
+    PermanentDeliveryError,
+    Rendered,
+    TemporaryDeliveryError,
+    UnreachableError,
+)
+from notifications.telegram import TelegramChannel, telegram_channel
 from tests.factories import make_customer, make_document, make_user
 from tests.support.telegram_standin import TelegramStandIn
 
 CHAT = 7001
+
+
+@pytest.fixture
+async def channel(
+    resources: Resources, telegram: TelegramStandIn
+) -> AsyncIterator[TelegramChannel]:
+    settings = resources.settings.model_copy(
+        update={
+            "telegram_bot_token": SecretStr(telegram.token),
+            "telegram_api_base": telegram.base_url,
+        }
+    )
+    made = telegram_channel(settings, resources)
+    assert made is not None
+    try:
+        yield made
+    finally:
+        await made.close()
 
 
 async def _held_conversation(
@@ -41,7 +68,6 @@ async def _held_conversation(
     resources: Resources,
     *,
     chat_id: int = CHAT,
-    channel: Channel = Channel.telegram,
     locale: str = "ru",
 ) -> tuple[int, int, Actor]:
     """A linked customer whose conversation an agent has claimed (the "joined" notice row is
@@ -52,7 +78,7 @@ async def _held_conversation(
         ChannelIdentity(customer_id=customer.id, channel=Channel.telegram, external_id=str(chat_id))
     )
     conv = Conversation(
-        channel=channel,
+        channel=Channel.telegram,
         chat_id=str(chat_id),
         customer_id=customer.id,
         state=ConversationState.waiting_agent,
@@ -77,60 +103,54 @@ async def _reply(
         return await handover.reply(s, conv_id, actor, text=text, document_id=document_id)
 
 
-async def _rows(session: AsyncSession) -> list[OutboxMessage]:
+async def _handed_over(session: AsyncSession) -> list[Rendered]:
+    """The agent-reply rows, oldest first, as the worker hands them to the channel."""
     session.expire_all()
     stmt = (
         select(OutboxMessage)
         .where(OutboxMessage.kind == handover.AGENT_REPLY)
         .order_by(OutboxMessage.id)
     )
-    return list(await session.scalars(stmt))
+    return [
+        Rendered(
+            outbox_id=row.id,
+            kind=row.kind,
+            channel="telegram",
+            to=str(row.payload["chat_id"]),
+            locale="ru",
+            text="",
+            payload=row.payload,
+        )
+        for row in await session.scalars(stmt)
+    ]
 
 
-def _ok_texts(telegram: TelegramStandIn, chat_id: int = CHAT) -> list[str]:
-    return telegram.sent_texts(chat_id)
-
-
-async def test_agent_reply_and_notice_are_delivered_once_in_order(
-    resources: Resources, session: AsyncSession, telegram: TelegramStandIn, bot: Bot
+async def test_agent_reply_and_notices_are_sent_in_order(
+    resources: Resources,
+    session: AsyncSession,
+    telegram: TelegramStandIn,
+    channel: TelegramChannel,
 ) -> None:
     conv_id, _, actor = await _held_conversation(session, resources)
     await _reply(resources, conv_id, actor, "Здравствуйте, проверяю вашу линию.")
-
-    assert await delivery.deliver_agent_replies(resources, bot) == 2
-    assert _ok_texts(telegram) == [
-        t("dialogs-handover-agent-joined", "ru"),
-        "Здравствуйте, проверяю вашу линию.",
-    ]
-    assert [r.status for r in await _rows(session)] == [OutboxStatus.done, OutboxStatus.done]
-
-    # nothing is sent twice
-    assert await delivery.deliver_agent_replies(resources, bot) == 0
-    assert len(telegram.calls("sendMessage")) == 2
-
-    # releasing the conversation tells the customer too
     async with unit_of_work(resources.sessionmaker) as s:
         await handover.release(s, resources.settings, conv_id, actor)
-    assert await delivery.deliver_agent_replies(resources, bot) == 1
-    assert _ok_texts(telegram)[-1] == t("dialogs-handover-released", "ru")
 
+    for message in await _handed_over(session):
+        await channel.send(message)
 
-async def test_widget_rows_are_left_to_the_widget(
-    resources: Resources, session: AsyncSession, telegram: TelegramStandIn, bot: Bot
-) -> None:
-    conv_id, _, actor = await _held_conversation(
-        session, resources, chat_id=9001, channel=Channel.webchat
-    )
-    await _reply(resources, conv_id, actor, "hello from the agent")
-
-    assert await delivery.deliver_agent_replies(resources, bot) == 0
-    assert telegram.calls("sendMessage") == []
-    rows = await _rows(session)
-    assert rows and all(r.status is OutboxStatus.pending and r.attempts == 0 for r in rows)
+    assert telegram.sent_texts(CHAT) == [
+        t("dialogs-handover-agent-joined", "ru"),
+        "Здравствуйте, проверяю вашу линию.",
+        t("dialogs-handover-released", "ru"),
+    ]
 
 
 async def test_document_reply_is_uploaded_with_its_caption(
-    resources: Resources, session: AsyncSession, telegram: TelegramStandIn, bot: Bot
+    resources: Resources,
+    session: AsyncSession,
+    telegram: TelegramStandIn,
+    channel: TelegramChannel,
 ) -> None:
     conv_id, customer_id, actor = await _held_conversation(session, resources, locale="en")
     customer = await session.get(Customer, customer_id)
@@ -141,97 +161,102 @@ async def test_document_reply_is_uploaded_with_its_caption(
     path = DocumentStorage(resources.settings.documents_dir).path_for(document.storage_key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
-
     await _reply(resources, conv_id, actor, "Your act", document_id=document.id)
-    assert await delivery.deliver_agent_replies(resources, bot) == 2
 
+    joined, act = await _handed_over(session)
+    await channel.send(joined)
+    await channel.send(act)
+
+    assert telegram.sent_texts(CHAT) == [t("dialogs-handover-agent-joined", "en")]
     [sent] = telegram.calls("sendDocument")
     assert sent.params["chat_id"] == CHAT and sent.params.get("caption") == "Your act"
     upload = sent.files["document"]
     assert upload.content == content and upload.filename.endswith(".pdf")
 
 
-async def test_blocked_chat_marks_the_identity_unreachable_and_the_row_dead(
-    resources: Resources, session: AsyncSession, telegram: TelegramStandIn, bot: Bot
+async def test_blocked_chat_is_unreachable_and_the_identity_marked(
+    resources: Resources,
+    session: AsyncSession,
+    telegram: TelegramStandIn,
+    channel: TelegramChannel,
 ) -> None:
     _, customer_id, _ = await _held_conversation(session, resources)
     telegram.block_chat(CHAT)
+    [joined] = await _handed_over(session)
 
-    assert await delivery.deliver_agent_replies(resources, bot) == 0
-    [row] = await _rows(session)
-    assert row.status is OutboxStatus.dead and row.last_error == "blocked_by_user"
+    with pytest.raises(UnreachableError) as caught:
+        await channel.send(joined)
+
+    assert str(caught.value) == "blocked_by_user"
     identity = await session.scalar(
         select(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id)
     )
     assert identity is not None
+    await session.refresh(identity)
     assert identity.is_reachable is False and identity.unreachable_reason == "blocked_by_user"
-    assert _ok_texts(telegram) == []
-
-    # a dead row is not tried again
-    await delivery.deliver_agent_replies(resources, bot)
-    assert len([c for c in telegram.calls("sendMessage") if c.status == 403]) == 1
+    assert [c.status for c in telegram.calls("sendMessage")] == [403]
 
 
-async def test_flood_wait_postpones_the_chat_and_delivers_after_retry_after(
-    resources: Resources, session: AsyncSession, telegram: TelegramStandIn, bot: Bot
+async def test_a_429_is_temporary_with_telegrams_retry_after(
+    resources: Resources,
+    session: AsyncSession,
+    telegram: TelegramStandIn,
+    channel: TelegramChannel,
 ) -> None:
     conv_id, _, actor = await _held_conversation(session, resources)
     await _reply(resources, conv_id, actor, "second message")
+    joined, second = await _handed_over(session)
     telegram.fail_next("sendMessage", status=429, retry_after=1)
 
-    before = utcnow()
-    assert await delivery.deliver_agent_replies(resources, bot) == 0
-    rows = await _rows(session)
-    # the failed row and the chat's later row wait together; a flood wait spends no attempt
-    assert [r.status for r in rows] == [OutboxStatus.pending, OutboxStatus.pending]
-    assert [r.attempts for r in rows] == [0, 0]
-    assert all(r.available_at >= before + timedelta(seconds=1) for r in rows)
-    assert await delivery.deliver_agent_replies(resources, bot) == 0  # not due yet
-    assert _ok_texts(telegram) == []
+    with pytest.raises(TemporaryDeliveryError) as caught:
+        await channel.send(joined)
+    assert caught.value.retry_after == 1
+    assert "second message" not in str(caught.value)
 
-    await asyncio.sleep(1.1)
-    assert await delivery.deliver_agent_replies(resources, bot) == 2
-    assert _ok_texts(telegram) == [t("dialogs-handover-agent-joined", "ru"), "second message"]
+    # the same row again once the pause is over (the pacer waits it out), then the next one
+    await channel.send(joined)
+    await channel.send(second)
+    assert [c.status for c in telegram.calls("sendMessage")] == [429, 200, 200]
+    assert telegram.sent_texts(CHAT) == [t("dialogs-handover-agent-joined", "ru"), "second message"]
 
 
-async def test_server_errors_are_retried_with_backoff_then_dead(
-    resources: Resources, session: AsyncSession, telegram: TelegramStandIn, bot: Bot
+async def test_server_errors_are_temporary(
+    resources: Resources,
+    session: AsyncSession,
+    telegram: TelegramStandIn,
+    channel: TelegramChannel,
 ) -> None:
     await _held_conversation(session, resources)
-    telegram.fail_next("sendMessage", status=500, times=delivery.MAX_ATTEMPTS)
+    [joined] = await _handed_over(session)
+    telegram.fail_next("sendMessage", status=500)
 
-    assert await delivery.deliver_agent_replies(resources, bot) == 0
-    [row] = await _rows(session)
-    assert row.status is OutboxStatus.pending and row.attempts == 1
-    assert row.available_at > utcnow()
-    assert row.last_error is not None and "Server" in row.last_error
-
-    # make it due at once for the remaining attempts
-    for attempt in range(2, delivery.MAX_ATTEMPTS + 1):
-        async with unit_of_work(resources.sessionmaker) as s:
-            stored = await s.get(OutboxMessage, row.id)
-            assert stored is not None
-            stored.available_at = utcnow() - timedelta(seconds=1)
-        assert await delivery.deliver_agent_replies(resources, bot) == 0
-        [row] = await _rows(session)
-        assert row.attempts == attempt
-    assert row.status is OutboxStatus.dead
-    assert _ok_texts(telegram) == []
+    with pytest.raises(TemporaryDeliveryError) as caught:
+        await channel.send(joined)
+    assert caught.value.retry_after is None and "TelegramServerError" in str(caught.value)
 
 
-async def test_delivery_loop_sends_while_running_and_stops(
-    resources: Resources, session: AsyncSession, telegram: TelegramStandIn, bot: Bot
+async def test_a_reply_whose_message_is_gone_is_permanent_and_nothing_is_sent(
+    resources: Resources,
+    session: AsyncSession,
+    telegram: TelegramStandIn,
+    channel: TelegramChannel,
 ) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(delivery.run_delivery_loop(resources, bot, stop, interval=0.05))
-    try:
-        conv_id, _, actor = await _held_conversation(session, resources)
-        await _reply(resources, conv_id, actor, "from the loop")
-        await telegram.wait_for("sendMessage", count=2, timeout=5)
-        assert _ok_texts(telegram)[-1] == "from the loop"
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 5)
+    await _held_conversation(session, resources)
+    [joined] = await _handed_over(session)
+    async with unit_of_work(resources.sessionmaker) as s:
+        await s.execute(
+            update(ConversationMessage)
+            .where(ConversationMessage.id == joined.payload["message_id"])
+            .values(payload={"item": {"kind": "hologram"}})
+        )
+    gone = dataclasses.replace(joined, payload={**joined.payload, "message_id": 10**9})
+    no_id = dataclasses.replace(joined, payload={"chat_id": str(CHAT)})
+
+    for message in (joined, gone, no_id):  # unreadable item, no such message, no message id
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await channel.send(message)
+        assert not isinstance(caught.value, UnreachableError)
+    assert telegram.calls() == []
 
 
 async def test_set_commands_registers_both_languages_and_the_default(

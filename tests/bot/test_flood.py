@@ -1,6 +1,7 @@
-"""Flood control and blocked chats: bursts to one chat are paced (bot.factory.ChatPacer), and a
-reply refused with 403 during an ordinary turn marks the Telegram identity unreachable
-(bot.handlers.UnreachableMiddleware). The real aiogram Bot against the Bot API stand-in."""
+"""Flood control and blocked chats: bursts to one chat are paced (bot.pacing.PacingMiddleware;
+the buckets themselves are tested in test_pacing.py), and a reply refused with 403 during an
+ordinary turn marks the Telegram identity unreachable (bot.handlers.UnreachableMiddleware). The
+real aiogram Bot against the Bot API stand-in."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from sqlalchemy import select
 
 from backend.models import Channel, ChannelIdentity, TelegramUpdate
 from bot import inbox
-from bot.factory import ChatPacer, create_dispatcher
+from bot.factory import create_dispatcher
+from bot.pacing import Pacer, PacingMiddleware, Rates
 from dialogs.engine import Engine
 from dialogs.nlu.service import NLUService
 from tests.factories import make_customer, make_subscription, make_tariff
@@ -23,29 +25,12 @@ from tests.support.telegram_standin import TelegramStandIn
 CHAT, OTHER = 7301, 7302
 
 
-def test_pacer_lets_a_burst_through_then_one_per_interval():
-    pacer = ChatPacer(burst=3, interval=1.0)
-    waits = [pacer.delay(CHAT, 100.0) for _ in range(6)]
-    assert waits == [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]
-    # another chat has its own budget
-    assert pacer.delay(OTHER, 100.0) == 0.0
-    # after a quiet spell the burst is available again
-    assert [pacer.delay(CHAT, 120.0) for _ in range(3)] == [0.0, 0.0, 0.0]
-
-
-def test_pacer_forgets_idle_chats_when_full():
-    pacer = ChatPacer(burst=1, interval=1.0, max_chats=10)
-    for chat in range(10):
-        pacer.delay(chat, 0.0)
-    pacer.delay(999, 50.0)  # the table is full: chats idle since are dropped
-    assert len(pacer._tat) == 1
-
-
 async def test_a_burst_to_one_chat_is_paced_in_order_others_are_not_held(
-    telegram: TelegramStandIn,
+    resources, telegram: TelegramStandIn
 ):
     session = AiohttpSession(api=TelegramAPIServer.from_base(telegram.base_url))
-    session.middleware(ChatPacer(burst=2, interval=0.3))
+    rates = Rates.of(global_rate=1000, chat_rate=1 / 0.3, chat_burst=2)
+    session.middleware(PacingMiddleware(Pacer(resources.redis, rates, prefix="flood:")))
     bot = Bot(telegram.token, session=session)
     try:
         started = time.monotonic()

@@ -207,8 +207,10 @@ async def test_link_by_deep_link_then_balance(
     replies = await tg.command(CHAT, "start", token)
     assert texts(replies)[0] == t("telegram-linked", RU, contract="D-1001")
     assert replies[0].params["reply_markup"] == {"remove_keyboard": True}
-    # then the main menu of the linked customer: the header card and the flows' buttons
-    assert len(replies) == 2, texts(replies)
+    # then the main menu of the linked customer: the header card and the flows' buttons, and
+    # the question «Получать уведомления о балансе?» (dialogs/flows/settings.py)
+    assert len(replies) == 3, texts(replies)
+    assert texts(replies)[2] == t("dialogs-settings-ask-billing", RU)
     menu = replies[1]
     header = t("dialogs-header-customer", RU, name=customer.full_name, contract="D-1001",
                status="active")  # fmt: skip
@@ -251,7 +253,7 @@ async def test_link_by_own_contact_and_contract_number_then_balance(
 
     replies = await tg.say(CHAT, "C-777")
     assert texts(replies)[0] == t("telegram-linked", RU, contract="C-777")
-    assert len(replies) == 2 and payload("top_up", "start") in payloads_of(replies)
+    assert len(replies) == 3 and payload("top_up", "start") in payloads_of(replies)
     assert await linked_to(session) == customer.id
 
     replies = await tg.say(CHAT, "какой у меня баланс?")
@@ -732,7 +734,8 @@ async def test_handover_to_an_agent_and_back(
     document = (await generate.contract(session, tg.settings, customer.id)).document
     await session.commit()
     agent, headers = await as_staff(Role.agent)
-    await tg.start()
+    # the agent's messages reach Telegram through the notification worker
+    await tg.start(notifications=True)
 
     replies = await tg.say(CHAT, "позовите оператора")
     minutes = tg.settings.chat_first_reply_minutes

@@ -16,7 +16,17 @@ import pytest
 
 from backend.config import ROOT_DIR
 from backend.models.customer import default_notification_preferences
-from notifications.events import ADAPTER, DIRECT, EVENTS, INTERNAL
+from notifications.events import (
+    ADAPTER,
+    ALWAYS_SENT,
+    DIRECT,
+    EVENTS,
+    INTERNAL,
+    SECURITY,
+    is_urgent,
+    silenced,
+    told_in,
+)
 from notifications.render import Renderer
 
 # Code that never writes outbox rows of the product (tests write made-up kinds on purpose).
@@ -226,7 +236,73 @@ def test_every_notice_has_its_text_in_both_locales_and_a_known_category(kind):
     catalog = Renderer("ru").catalog
     assert catalog.bundles["ru"].has_message(notice.template)
     assert catalog.bundles["en"].has_message(notice.template)
-    assert notice.category in default_notification_preferences()
+    # a preference the customer can turn off, or one of the categories nobody can
+    assert notice.category in {*default_notification_preferences(), *ALWAYS_SENT}
+
+
+# Issue 12's list of what customers are told, each with the kinds that tell it.
+PROMISED_NOTICES: dict[str, tuple[str, ...]] = {
+    "payment credited (by any provider)": ("payment.credited",),
+    "invoice issued": ("invoice.issued",),
+    "low balance, a few days ahead": ("billing.low_balance",),
+    "blocked and restored": ("subscription.blocked", "subscription.restored"),
+    "promised payment taken and expiring": (
+        "promised_payment.granted",
+        "promised_payment.expiring",
+    ),
+    "ticket answered and status changed": ("ticket.updated",),
+    "tariff change effective": ("tariff.changed",),
+    "freeze starting and ending": ("suspension.started", "suspension.ending", "suspension.ended"),
+    "outage started and resolved": ("outage.started", "outage.resolved"),
+    "planned maintenance": ("maintenance.planned",),
+    "security notices": (
+        "security.new_sign_in",
+        "security.password_changed",
+        "security.telegram_linked",
+    ),
+}
+
+
+@pytest.mark.parametrize("notice", sorted(PROMISED_NOTICES))
+def test_every_promised_notice_has_a_producer_and_a_text(written, notice):
+    for kind in PROMISED_NOTICES[notice]:
+        assert kind in EVENTS, f"{notice}: {kind} is not a notice"
+        assert kind in written, f"{notice}: nothing writes {kind}"
+
+
+def test_security_notices_cannot_be_turned_off_and_do_not_wait():
+    security = {kind for kind, notice in EVENTS.items() if notice.category == SECURITY}
+    assert security == set(PROMISED_NOTICES["security notices"])
+    assert SECURITY not in default_notification_preferences()
+    everything_off = {**dict.fromkeys(default_notification_preferences(), False), SECURITY: False}
+    for kind in security:
+        assert not silenced(EVENTS[kind], everything_off)
+        assert EVENTS[kind].urgent
+    assert silenced(EVENTS["payment.credited"], everything_off)
+    assert not silenced(EVENTS["payment.credited"], {})
+
+
+def test_what_does_not_wait_out_quiet_hours():
+    urgent = {kind for kind, notice in EVENTS.items() if notice.urgent}
+    assert urgent == {
+        "subscription.blocked",
+        "outage.started",
+        "outage.resolved",
+        "security.new_sign_in",
+        "security.password_changed",
+        "security.telegram_linked",
+    }
+    # planned work waits, unless its producer marked this one urgent (it starts soon)
+    maintenance = EVENTS["maintenance.planned"]
+    assert not is_urgent(maintenance, {"title": "x"})
+    assert is_urgent(maintenance, {"title": "x", "urgent": True})
+    assert not is_urgent(maintenance, {"title": "x", "urgent": "yes"})
+
+
+def test_the_told_in_mark_names_channels():
+    assert told_in({"told_in": {"telegram": "7001"}}) == {"telegram"}
+    assert told_in({"told_in": "telegram"}) == told_in({"told_in": ["telegram"]}) == {"telegram"}
+    assert told_in({}) == told_in({"told_in": 7001}) == set()
 
 
 def test_the_scan_catches_a_new_kind(tmp_path, monkeypatch):

@@ -19,7 +19,7 @@ from backend.payments import service as payments
 from backend.support import service as support
 from backend.support.schemas import TicketUpdateIn
 from notifications.channels import ChannelRegistry, FakeChannel
-from notifications.events import EVENTS, INTERNAL, Recipient, pick_channel
+from notifications.events import EVENTS, INTERNAL
 from notifications.worker import deliver_once
 from tests.factories import (
     make_customer,
@@ -73,8 +73,13 @@ async def test_customer_without_email_gets_an_sms(resources, session, email, sms
     await session.commit()
     payload = {"customer_id": customer.id, "balance": 5000, "days_left": 1}
     await enqueue_committed(resources, payload, "low-balance:1", kind="billing.low_balance")
+    # SMS costs money: only the kinds the provider allows (SMS_KINDS) go by SMS
+    kinds = [*resources.settings.sms_kinds, "billing.low_balance"]
+    allowed = dataclasses.replace(
+        resources, settings=resources.settings.model_copy(update={"sms_kinds": kinds})
+    )
 
-    await deliver_once(resources, channels)
+    await deliver_once(allowed, channels)
 
     [sent] = sms.sent
     assert sent.to == "+79001112233"
@@ -104,7 +109,7 @@ async def test_opted_out_customer_is_skipped_not_dead(resources, session, email,
         ("ticket.updated", {"ticket_id": 1, "status": "open"}, "needs a customer_id"),
         ("ticket.updated", {"customer_id": 999999, "ticket_id": 1, "status": "open"},
          "customer 999999 not found"),
-        ("billing.low_balance", {"customer_id": "CUSTOMER"}, "malformed billing.low_balance"),
+        ("billing.low_balance", {"customer_id": "CUSTOMER"}, "malformed"),
         ("crm.something", {"customer_id": "CUSTOMER"}, "no notification for kind"),
     ],
 )  # fmt: skip
@@ -160,13 +165,75 @@ async def test_support_status_change_reaches_the_customer(resources, session, em
     assert sent.text == f"Заявка № {ticket.id} обновлена. Статус: в работе."
 
 
-def test_pick_channel_prefers_email_and_skips_unregistered_channels():
-    both = Recipient(customer_id=1, email="a@example.com", phone="+79000000001", locale="ru")
-    assert pick_channel(both, {"email", "sms"}) == ("email", "a@example.com")
-    assert pick_channel(both, {"sms"}) == ("sms", "+79000000001")
-    assert pick_channel(both, set()) is None
-    phone_only = Recipient(customer_id=1, email=None, phone="+79000000001", locale="ru")
-    assert pick_channel(phone_only, {"email", "sms"}) == ("sms", "+79000000001")
+async def test_a_staff_answer_reaches_the_customer_with_its_text(
+    resources, session, email, channels
+):
+    """The answer travels in the notice, cut at a word near 1000 characters."""
+    _, customer = await make_customer(session, email="boris@example.com", locale="en")
+    ticket = await make_ticket(session, customer)
+    agent = await make_user(session, role=Role.agent)
+    await session.commit()
+    short = "Please restart the router.\nIf that does not help, write here."
+    long = "word " * 400  # 2000 characters
+    async with resources.sessionmaker() as s:
+        for body in (short, long):
+            await support.add_staff_message(s, ticket.id, body, False, Actor(agent.id, agent.role))
+        # an internal note tells nobody
+        await support.add_staff_message(s, ticket.id, "note", True, Actor(agent.id, agent.role))
+        await s.commit()
+
+    assert await deliver_once(resources, channels) == 2
+
+    texts = sorted((m.text for m in email.sent), key=len)
+    assert texts[0] == (
+        f"Our specialist answered ticket #{ticket.id}:\n{short}\n"
+        "You can reply in the chat or in your account."
+    )
+    answer = texts[1].split("\n")[1]
+    assert answer.endswith("word…") and len(answer) <= support.ANSWER_EXCERPT_CHARS
+    assert {m.payload["event"] for m in email.sent} == {"answered"}
+    assert all(m.payload["ticket_id"] == ticket.id for m in email.sent)
+
+
+@pytest.mark.parametrize(
+    ("payload", "ru_text"),
+    [
+        # written before the answer travelled with the event
+        ({"event": "reply"}, "По заявке № 42 новый ответ специалиста."),
+        ({"event": "answered", "answer": "  "}, "По заявке № 42 новый ответ специалиста."),
+    ],
+)
+async def test_an_answer_without_its_text_still_says_there_is_one(
+    resources, session, email, channels, payload, ru_text
+):
+    _, customer = await make_customer(session, email="boris@example.com")
+    await session.commit()
+    base = {"customer_id": customer.id, "ticket_id": 42, "status": "open"}
+    await enqueue_committed(resources, {**base, **payload}, "old-reply", "ticket.updated")
+
+    await deliver_once(resources, channels)
+
+    [sent] = email.sent
+    assert sent.text.startswith(ru_text)
+
+
+async def test_security_notices_reach_a_customer_who_turned_everything_off(
+    resources, session, email, channels
+):
+    _, customer = await make_customer(session, email="quiet@example.com")
+    customer.notification_preferences = dict.fromkeys(
+        ("billing", "outages", "tickets", "marketing"), False
+    )
+    await session.commit()
+    security = sorted(k for k in SAMPLES if k.startswith("security."))
+    assert len(security) == 3
+    for kind in [*security, "outage.started"]:
+        payload = {**SAMPLES[kind][0], "customer_id": customer.id}
+        await enqueue_committed(resources, payload, f"off:{kind}", kind)
+
+    await deliver_once(resources, channels)
+
+    assert sorted(m.kind for m in email.sent) == security
 
 
 # --- every customer-facing kind -----------------------------------------------------------
@@ -313,6 +380,47 @@ SAMPLES: dict[str, tuple[dict[str, Any], list[str], list[str]]] = {
         SUSPENSION,
         ["Заморозка с 01.12.2026 отменена."],
         ["The pause from 2026-12-01 is cancelled."],
+    ),
+    # backend/network/service.py announce_maintenance
+    "maintenance.planned": (
+        {
+            "maintenance": "5f0c1e2d3a4b5c6d",
+            "title": "Замена коммутатора",
+            "starts_at": "2026-11-20T23:00:00+00:00",
+            "ends_at": "2026-11-21T01:00:00+00:00",
+        },
+        ["Плановые работы в сети: Замена коммутатора. С 21.11.2026 02:00 до 21.11.2026 04:00"],
+        [
+            "Planned network maintenance: Замена коммутатора. From 2026-11-21 02:00 to 2026-11-21 "
+            "04:00"
+        ],
+    ),
+    # backend/auth/notices.py
+    "security.new_sign_in": (
+        {
+            "at": "2026-11-20T09:00:00+00:00",
+            "device": "Safari, iOS",
+            "network": "198.51.100.*",
+        },
+        [
+            "Вход в личный кабинет с нового устройства: 20.11.2026 12:00, Safari, iOS, адрес "
+            "198.51.100.*."
+        ],
+        [
+            "New sign-in to your account from a new device: 2026-11-20 12:00, Safari, iOS, "
+            "address 198.51.100.*."
+        ],
+    ),
+    "security.password_changed": (
+        {"at": "2026-11-20T09:00:00+00:00", "how": "changed"},
+        ["Пароль от личного кабинета изменён (20.11.2026 12:00)."],
+        ["Your account password was changed (2026-11-20 12:00)."],
+    ),
+    # backend/customers/linking.py link_telegram
+    "security.telegram_linked": (
+        {"at": "2026-11-20T09:00:00+00:00", "told_in": {"telegram": "7001"}},
+        ["К вашему договору подключён Telegram (20.11.2026 12:00)"],
+        ["Telegram was linked to your contract (2026-11-20 12:00)"],
     ),
 }
 
@@ -468,6 +576,10 @@ async def test_internal_events_are_done_with_a_note_and_send_nothing(
         ("tariff.changed", {"tariff_name": "Турбо", "effective_on": "17.11.2026"}),
         ("suspension.started", {"start_on": "2026-12-01", "end_on": None}),
         ("invoice.issued", {"invoice_id": 5}),
+        ("security.new_sign_in", {"at": "2026-11-20T09:00:00", "device": "Chrome, Windows"}),
+        ("security.new_sign_in", {"at": "2026-11-20T09:00:00+00:00", "device": 42}),
+        ("security.password_changed", {"at": "2026-11-20T09:00:00+00:00", "how": "stolen"}),
+        ("maintenance.planned", {"title": "Работы", "starts_at": None}),
     ],
 )
 async def test_a_malformed_payload_dead_letters_with_the_kind(
@@ -481,7 +593,8 @@ async def test_a_malformed_payload_dead_letters_with_the_kind(
 
     [row] = await rows(session)
     assert row.status == OutboxStatus.dead
-    assert f"malformed {kind} payload" in (row.last_error or "")
+    # the reason names the kind and says what is wrong, never the text
+    assert kind in (row.last_error or "") and "malformed" in (row.last_error or "")
     assert email.sent == []
 
 

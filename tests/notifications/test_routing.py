@@ -388,19 +388,32 @@ async def test_a_customers_own_quiet_hours_off(resources, session, settings, tg)
     assert [m.kind for m in tg.sent] == ["payment.credited"]
 
 
-async def test_a_notice_told_in_the_chat_is_not_repeated_there(
-    resources, session, tg, mail, registry
-):
+async def test_a_notice_told_in_the_chat_is_not_repeated(resources, session, tg, mail, registry):
+    """The bot's reply to a Telegram payment was the credit notice: nothing more is sent. An
+    urgent notice told in one chat still reaches the customer's other channels."""
     customer_id, address = await _customer(session, telegram=["42"])
     await enqueue_committed(
         resources,
-        {"customer_id": customer_id, **CREDITED, "told_in": "telegram"},
+        {"customer_id": customer_id, **CREDITED, "told_in": {"telegram": "42"}},
         "pay:told",
         kind="payment.credited",
     )
+    await enqueue_committed(
+        resources,
+        {
+            "customer_id": customer_id,
+            "at": "2026-12-07T10:00:00+00:00",
+            "told_in": {"telegram": "42"},
+        },
+        "linked:told",
+        kind="security.telegram_linked",
+    )
     await deliver_once(resources, registry)
     assert tg.calls == []
-    assert [m.to for m in mail.sent] == [address]
+    assert [(m.kind, m.to) for m in mail.sent] == [("security.telegram_linked", address)]
+    by_key = {r.dedup_key: r for r in await rows(session)}
+    assert by_key["pay:told"].status == OutboxStatus.done
+    assert "already told" in (by_key["pay:told"].last_error or "")
 
 
 async def test_a_batch_channel_gets_the_whole_batch_in_one_call(resources, session, push):

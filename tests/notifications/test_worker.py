@@ -24,8 +24,8 @@ from notifications.channels import (
     PermanentDeliveryError,
     Rendered,
     TemporaryDeliveryError,
-    default_channels,
 )
+from notifications.registry import default_channels
 from notifications.worker import (
     WorkerOptions,
     backoff_delay,

@@ -9,7 +9,10 @@ It speaks the real protocol to the real aiogram `Bot` over HTTP:
   the same HTTP status), so aiogram validates every result and maps errors to its exceptions.
 - `GET {base}/file/bot{token}/{file_path}` downloads files known to the stand-in.
 - Every call is recorded (`calls`, `last`, `wait_for`); faults are injected with `fail_next` and
-  `block_chat`.
+  `block_chat`. Successful sends are also counted per chat (`sent_per_chat`), which is all a
+  benchmark keeps with `keep_history=False` (no call log, no stored bot messages).
+- `enforce_limits()` answers like Telegram's flood control: sends over the bot's or a chat's
+  rate get 429 "Too Many Requests: retry after N" (counted in `too_many`).
 - Updates reach the bot through `queue_update` (getUpdates long polling) or `post_webhook` /
   `deliver_until_ok` (webhook). The factories (`message`, `command`, `callback_query`, ...) build
   update dicts with increasing update_ids that aiogram's `Update.model_validate` accepts.
@@ -29,9 +32,10 @@ import contextlib
 import hashlib
 import itertools
 import json
+import math
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
@@ -112,6 +116,40 @@ class _Fault:
     retry_after: int | None
 
 
+# Methods that put a message into a chat: what flood control counts and `sent_per_chat` counts.
+_SEND_METHODS = frozenset({"sendMessage", "sendDocument", "sendPhoto", "sendInvoice"})
+
+
+@dataclass
+class _Limits:
+    """Telegram's flood control as GCRA buckets (no reservation: a refused send takes no
+    slot). `tolerance` absorbs network jitter between a client's timing and arrival here."""
+
+    global_interval: float
+    global_burst: int
+    chat_interval: float
+    chat_burst: int
+    tolerance: float
+    global_tat: float = 0.0
+    chat_tat: dict[Any, float] = field(default_factory=dict)
+
+    def admit(self, chat_id: Any, now: float) -> float:
+        """0 when the send may go (and it is counted), else the seconds until it may."""
+        g = max(self.global_tat, now)
+        c = max(self.chat_tat.get(chat_id, now), now)
+        wait = max(
+            g - now - (self.global_burst - 1) * self.global_interval,
+            c - now - (self.chat_burst - 1) * self.chat_interval,
+        )
+        if wait > self.tolerance:
+            return wait
+        self.global_tat = g + self.global_interval
+        if len(self.chat_tat) >= 100_000:
+            self.chat_tat = {k: v for k, v in self.chat_tat.items() if v > now}
+        self.chat_tat[chat_id] = c + self.chat_interval
+        return 0.0
+
+
 class TelegramApiError(Exception):
     def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
@@ -165,8 +203,12 @@ class TelegramStandIn:
         *,
         bot_username: str = "provider_desk_test_bot",
         bot_first_name: str = "Provider Desk",
+        keep_history: bool = True,
     ) -> None:
         self.token = token
+        # False (benchmarks): calls are not kept in `recorded` (wait_for sees nothing) and the
+        # bot's messages are not kept (they cannot be edited); the counters still count.
+        self.keep_history = keep_history
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 42
         self.bot_user: JSON = {
             "id": bot_id,
@@ -190,6 +232,9 @@ class TelegramStandIn:
         self.invoices: list[JSON] = []
         self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status)
         self.blocked_chats: set[int] = set()
+        self.sent_per_chat: Counter[Any] = Counter()  # successful sends per chat id
+        self.too_many = 0  # sends refused by enforce_limits()
+        self._limits: _Limits | None = None
         self._faults: dict[str, deque[_Fault]] = {}
         self._update_ids = itertools.count(10_000)
         self._query_ids = itertools.count(1)
@@ -328,6 +373,29 @@ class TelegramStandIn:
                 description = _DEFAULT_DESCRIPTIONS.get(status, f"Error {status}")
         fault = _Fault(status, description, retry_after if status == 429 else None)
         self._faults.setdefault(method.lower(), deque()).extend([fault] * times)
+
+    def enforce_limits(
+        self,
+        global_per_second: float = 30,
+        per_chat_per_second: float = 1,
+        per_chat_burst: int = 3,
+        global_burst: int | None = None,
+        tolerance: float = 0.05,
+    ) -> None:
+        """From now on sends (sendMessage, sendDocument, sendPhoto, sendInvoice) over the bot's
+        rate (a burst of `global_burst`, default one second's worth) or a chat's (a burst of
+        `per_chat_burst`, then `per_chat_per_second`) answer 429 with retry_after, as
+        Telegram's flood control does."""
+        self._limits = _Limits(
+            global_interval=1 / global_per_second,
+            global_burst=global_burst or max(1, math.floor(global_per_second)),
+            chat_interval=1 / per_chat_per_second,
+            chat_burst=per_chat_burst,
+            tolerance=tolerance,
+        )
+
+    def lift_limits(self) -> None:
+        self._limits = None
 
     def block_chat(self, chat_id: int) -> None:
         """The user blocked the bot: everything sent to the chat answers 403."""
@@ -741,10 +809,22 @@ class TelegramStandIn:
         chat_id = params.get("chat_id")
         if isinstance(chat_id, int) and chat_id in self.blocked_chats:
             return self._finish(call, TelegramApiError(403, _DEFAULT_DESCRIPTIONS[403]))
+        sending = method in _SEND_METHODS
+        if sending and self._limits is not None:
+            wait = self._limits.admit(chat_id, time.monotonic())
+            if wait > 0:
+                self.too_many += 1
+                retry_after = max(1, math.ceil(wait))
+                error = TelegramApiError(
+                    429, f"Too Many Requests: retry after {retry_after}", retry_after
+                )
+                return self._finish(call, error)
         try:
             result = await handler(call)
         except TelegramApiError as exc:
             return self._finish(call, exc)
+        if sending:
+            self.sent_per_chat[chat_id] += 1
         return self._finish(call, result)
 
     def _finish(self, call: Call, outcome: Any) -> web.Response:
@@ -759,8 +839,9 @@ class TelegramStandIn:
                 body["parameters"] = {"retry_after": outcome.retry_after}
         else:
             body = {"ok": True, "result": outcome}
-        self.recorded.append(call)
-        self._recorded_event.set()
+        if self.keep_history:
+            self.recorded.append(call)
+            self._recorded_event.set()
         return web.json_response(body, status=call.status)
 
     async def _parse(self, request: web.Request) -> tuple[JSON, dict[str, Upload]]:
@@ -858,7 +939,8 @@ class TelegramStandIn:
             msg["reply_markup"] = markup
         if params.get("caption"):
             msg["caption"] = params["caption"]
-        self.messages[(int(chat["id"]), message_id)] = msg
+        if self.keep_history:
+            self.messages[(int(chat["id"]), message_id)] = msg
         return msg
 
     def _own_message(self, params: JSON, verb: str) -> JSON:

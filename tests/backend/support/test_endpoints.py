@@ -506,7 +506,8 @@ async def test_staff_reply_writes_outbox_row(client, session, as_customer, as_st
     assert row.payload["ticket_id"] == ticket.id
     assert row.payload["customer_id"] == customer.id
     assert row.payload["status"] == "open"
-    assert row.payload["event"] == "reply"
+    assert row.payload["event"] == "answered"
+    assert row.payload["answer"] == "Проверяем линию"
     [entry] = await _audit(session, "ticket.message")
     assert entry.actor_user_id == agent.id
     assert entry.details["internal"] is False
