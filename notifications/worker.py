@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.exceptions import RedisError
-from sqlalchemy import and_, not_, or_
+from sqlalchemy import and_, not_, or_, select
 
 from backend.broadcasts.repository import KIND as BROADCAST
 from backend.broadcasts.repository import texts_of as broadcast_texts
@@ -32,6 +32,7 @@ from backend.clock import utcnow
 from backend.config import Settings
 from backend.db import unit_of_work
 from backend.logging import get_logger
+from backend.models import OutboxStatus
 from backend.state import Resources
 
 # The web adapter's rows and where the agent consoles hear of them (dialogs/handover.py). A
@@ -669,7 +670,7 @@ async def deliver_once(
             limit=options.batch_size,
             now=now,
             lease_until=now + timedelta(seconds=options.lease_seconds),
-            only=_customer_rows(channels),
+            only=_customer_rows(channels, now),
         )
     if not claimed:
         return 0
@@ -698,13 +699,30 @@ async def deliver_once(
     return len(claimed)
 
 
-def _customer_rows(channels: ChannelRegistry) -> Any:
+def _customer_rows(channels: ChannelRegistry, now: datetime) -> Any:
     """What this worker delivers: everything but the web adapter's rows; the Telegram agent
-    replies only with a Telegram channel (another worker with one takes them)."""
+    replies only with a Telegram channel (another worker with one takes them), and a reply only
+    once no earlier reply to its chat is waiting (a flood wait) or in another worker's hands,
+    so a chat's replies arrive in the order the agent wrote them."""
+    outbox = repository.outbox
     rows = not_(_web_adapter_rows())
     if "telegram" not in channels:
-        rows = and_(rows, repository.outbox.c.kind != AGENT_REPLY)
-    return rows
+        return and_(rows, outbox.c.kind != AGENT_REPLY)
+    earlier = outbox.alias("earlier")
+    held = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.kind == AGENT_REPLY,
+            earlier.c.id < outbox.c.id,
+            earlier.c.payload["chat_id"].as_string() == outbox.c.payload["chat_id"].as_string(),
+            or_(
+                and_(earlier.c.status == OutboxStatus.pending, earlier.c.available_at > now),
+                and_(earlier.c.status == OutboxStatus.processing, earlier.c.locked_until >= now),
+            ),
+        )
+        .exists()
+    )
+    return and_(rows, or_(outbox.c.kind != AGENT_REPLY, not_(held)))
 
 
 def _web_adapter_rows() -> Any:

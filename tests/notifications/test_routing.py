@@ -452,3 +452,33 @@ async def test_two_workers_at_once_send_each_message_once(resources, session, se
             deliver_once(resources, registry, options), deliver_once(resources, registry, options)
         )
     assert sorted(tg.calls) == sorted(str(1000 + n) for n in range(40))
+
+
+async def test_a_chats_agent_replies_keep_their_order_across_claims(resources, session, tg):
+    """The first reply waits out a flood wait: the second, due already, is not sent before it."""
+    for n in (1, 2):
+        await enqueue_committed(
+            resources,
+            {"conversation_id": 8, "message_id": n, "channel": "telegram", "chat_id": 42},
+            f"reply:{n}",
+            kind="conversation.agent_reply",
+        )
+    registry = ChannelRegistry({"telegram": tg})
+    tg.temporary["42"] = 30.0
+    await deliver_once(resources, registry)
+    assert tg.calls == ["42"]  # the first one got the 429; the second waits behind it
+    del tg.temporary["42"]
+    first, second = sorted(await rows(session), key=lambda r: r.id)
+    # a worker comes by before the first one is due again: the second stays where it is
+    second.available_at = first.available_at - timedelta(seconds=29)
+    await session.commit()
+    assert (
+        await deliver_once(
+            resources, registry, clock=lambda: first.available_at - timedelta(seconds=10)
+        )
+        == 0
+    )
+    assert tg.calls == ["42"]
+    # once the first is due, both go, in order
+    await deliver_once(resources, registry, clock=lambda: first.available_at + timedelta(seconds=1))
+    assert [m.payload["message_id"] for m in tg.sent] == [1, 2]
