@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -29,8 +30,10 @@ from tests.notifications.helpers import enqueue_committed, rows
 CREDITED = {"amount": 50000, "balance": 85000, "currency": "RUB"}
 
 
-def who(**fields) -> Recipient:
-    values = {"customer_id": 1, "email": "a@example.com", "phone": "+79001112233", "locale": "ru"}
+def who(**fields: Any) -> Recipient:
+    values: dict[str, Any] = {
+        "customer_id": 1, "email": "a@example.com", "phone": "+79001112233", "locale": "ru"
+    }  # fmt: skip
     values.update(fields)
     return Recipient(**values)
 

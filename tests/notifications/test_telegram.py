@@ -202,7 +202,9 @@ async def test_pressing_pay_now_starts_the_top_up(
 
     assert press["callback_query"]["id"] in telegram.callback_answers
     assert press["callback_query"]["message"]["text"]  # a text message the bot could edit...
-    assert telegram.calls("editMessageText") == []  # ...but the notice stays; the flow answers below
+    assert (
+        telegram.calls("editMessageText") == []
+    )  # ...but the notice stays; the flow answers below
     # the top-up flow asks how much, offering the month's fee
     question = telegram.sent_texts(CHAT)[-1]
     assert question == t("dialogs-topup-ask", "ru")

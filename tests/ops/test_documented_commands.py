@@ -69,19 +69,23 @@ class Runs:
     instead: str = ""
 
 
+BROADCAST_DOCS = "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
+BROADCAST_COMMANDS = (
+    (
+        'curl -s -X POST "$API/api/v1/admin/broadcasts/preview"'
+        ' -H "Authorization: Bearer $TOKEN"'
+        " -H 'Content-Type: application/json'"
+        """ -d '{"segment": {"type": "area", "area": "north-3"}}'"""
+    ),
+    (
+        'curl -s -X POST "$API/api/v1/admin/broadcasts"'
+        ' -H "Authorization: Bearer $TOKEN"'
+        " -H 'Content-Type: application/json' -d @broadcast.json"
+    ),
+    ('curl -s "$API/api/v1/admin/broadcasts/1" -H "Authorization: Bearer $TOKEN"'),
+    ('curl -s -X POST "$API/api/v1/admin/broadcasts/1/cancel" -H "Authorization: Bearer $TOKEN"'),
+)
 REGISTRY: dict[str, Runs] = {
-    'curl -s -X POST "$API/api/v1/admin/broadcasts/preview" -H "Authorization: Bearer $TOKEN" -H \'Content-Type: application/json\' -d \'{"segment": {"type": "area", "area": "north-3"}}\'': Runs(
-        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
-    ),
-    'curl -s -X POST "$API/api/v1/admin/broadcasts" -H "Authorization: Bearer $TOKEN" -H \'Content-Type: application/json\' -d @broadcast.json': Runs(
-        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
-    ),
-    'curl -s "$API/api/v1/admin/broadcasts/1" -H "Authorization: Bearer $TOKEN"': Runs(
-        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
-    ),
-    'curl -s -X POST "$API/api/v1/admin/broadcasts/1/cancel" -H "Authorization: Bearer $TOKEN"': Runs(
-        "tests/backend/broadcasts/test_docs.py::test_the_documented_broadcast_commands"
-    ),
     # README: quick start
     "./scripts/run.sh": Runs(QUICK_START),
     "./scripts/test.sh": Runs(
@@ -165,6 +169,7 @@ REGISTRY: dict[str, Runs] = {
         "tests/backend/audit/test_privileges.py runs db-roles.sql with psql on PostgreSQL",
     ),
 }
+REGISTRY.update({command: Runs(BROADCAST_DOCS) for command in BROADCAST_COMMANDS})
 
 # --- finding the documented commands ----------------------------------------------------------
 
