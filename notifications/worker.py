@@ -286,8 +286,11 @@ def _plan_customer(
             job.end("postpone", "quiet hours")
             job.until = until
             return
+    # a notice asked for in a chat speaks the chat's language (the producer names it)
+    language = payload.get("locale")
+    locale = language if isinstance(language, str) and language else recipient.locale
     try:
-        text = notice.write(recipient.locale)
+        text = notice.write(locale)
     except PermanentDeliveryError as exc:
         raise PermanentDeliveryError(f"{message.kind}: {exc}") from None
     job.base = Rendered(

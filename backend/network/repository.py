@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.db import dialect_insert
 from backend.models import (
     AuditEntry,
+    Conversation,
     Customer,
     Outage,
     OutageStatus,
@@ -80,6 +81,17 @@ async def subscribers(session: AsyncSession, outage_id: int) -> list[OutageSubsc
             select(OutageSubscription).where(OutageSubscription.outage_id == outage_id)
         )
     )
+
+
+async def chat_locales(session: AsyncSession, outage_id: int) -> dict[int, str]:
+    """customer -> the language of the conversation in which they asked to be told of the
+    fix (the end notice speaks it)."""
+    rows = await session.execute(
+        select(OutageSubscription.customer_id, Conversation.locale)
+        .join(Conversation, Conversation.id == OutageSubscription.conversation_id)
+        .where(OutageSubscription.outage_id == outage_id, Conversation.locale.is_not(None))
+    )
+    return {int(customer_id): str(locale) for customer_id, locale in rows}
 
 
 async def lock_outages(session: AsyncSession) -> None:

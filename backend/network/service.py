@@ -236,15 +236,21 @@ async def resolve_outage(session: AsyncSession, outage_id: int, actor: Who = Non
     outage.resolved_at = utcnow()
     customers = [sub.customer_id for sub in await repository.subscribers(session, outage.id)]
     elsewhere = await repository.told_elsewhere(session, outage.id, customers)
+    # one who asked in a chat hears the end in that chat's language
+    languages = await repository.chat_locales(session, outage.id)
     notified = 0
     for customer_id in customers:
         if customer_id in elsewhere:
             continue
+        payload: dict[str, Any] = {
+            "customer_id": customer_id,
+            "outage_id": outage.id,
+            "title": outage.title,
+        }
+        if customer_id in languages:
+            payload["locale"] = languages[customer_id]
         await outbox.enqueue(
-            session,
-            "outage.resolved",
-            {"customer_id": customer_id, "outage_id": outage.id, "title": outage.title},
-            f"outage-resolved:{outage.id}:{customer_id}",
+            session, "outage.resolved", payload, f"outage-resolved:{outage.id}:{customer_id}"
         )
         notified += 1
     await _audit(
