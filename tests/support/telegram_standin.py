@@ -11,6 +11,9 @@ It speaks the real protocol to the real aiogram `Bot` over HTTP:
 - Every call is recorded (`calls`, `last`, `wait_for`); faults are injected with `fail_next` and
   `block_chat`. Successful sends are also counted per chat (`sent_per_chat`), which is all a
   benchmark keeps with `keep_history=False` (no call log, no stored bot messages).
+- `hold_after(n)` lets n more calls of a method (sendMessage) through, then parks later ones,
+  unanswered, until `release()`; a parked call whose client went away meanwhile (a killed
+  worker) is never handled, recorded or counted, as Telegram never received it (`abandoned`).
 - `enforce_limits()` answers like Telegram's flood control: sends over the bot's or a chat's
   rate get 429 "Too Many Requests: retry after N" (counted in `too_many`).
 - Updates reach the bot through `queue_update` (getUpdates long polling) or `post_webhook` /
@@ -110,6 +113,16 @@ class StoredFile:
 
 
 @dataclass
+class _Hold:
+    """`hold_after`: `passes` more calls of `method` go through, later ones wait for `gate`."""
+
+    method: str  # lower case
+    passes: int
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    parked: list[web.Request] = field(default_factory=list)
+
+
+@dataclass
 class _Fault:
     status: int
     description: str
@@ -190,6 +203,11 @@ def _decode(name: str, value: str) -> Any:
         return value
 
 
+def _connected(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 def _update_type(update: JSON) -> str:
     return next(k for k in update if k != "update_id")
 
@@ -246,6 +264,8 @@ class TelegramStandIn:
         self._wakeup = asyncio.Event()
         self._closing = False
         self._recorded_event = asyncio.Event()
+        self._hold: _Hold | None = None
+        self.abandoned = 0  # parked calls whose client had gone when released: never handled
         self._runner: web.AppRunner | None = None
         self._client: aiohttp.ClientSession | None = None
         self.base_url = ""
@@ -396,6 +416,53 @@ class TelegramStandIn:
 
     def lift_limits(self) -> None:
         self._limits = None
+
+    def hold_after(self, count: int, method: str = "sendMessage") -> None:
+        """The next `count` calls of `method` go through; every later one is parked, neither
+        answered nor recorded, until `release()` - a Telegram that has not answered yet, so a
+        test can kill a client while its requests are in flight."""
+        if self._hold is not None:
+            raise AssertionError("a hold is already set; release() it first")
+        self._hold = _Hold(method.lower(), count)
+
+    def release(self) -> None:
+        """End the hold: parked calls go on as if they had just arrived, except those whose
+        client went away meanwhile (its connection closed): Telegram never answered them, so
+        they are dropped unhandled - not recorded, not counted in `sent_per_chat` - and only
+        counted in `abandoned`. Later calls are not held."""
+        hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.gate.set()
+
+    def parked(self) -> int:
+        """Calls parked by `hold_after` right now."""
+        return len(self._hold.parked) if self._hold is not None else 0
+
+    def parked_alive(self) -> int:
+        """Parked calls whose client is still connected (a killed process's drop to 0 once
+        the stand-in has seen its connections close)."""
+        return sum(1 for r in self._hold.parked if _connected(r)) if self._hold is not None else 0
+
+    async def _through_hold(self, method: str, request: web.Request) -> bool:
+        """False when the call was parked and its client is gone (not to be handled)."""
+        hold = self._hold
+        if hold is None or method.lower() != hold.method:
+            return True
+        if hold.passes > 0:
+            hold.passes -= 1
+            return True
+        hold.parked.append(request)
+        try:
+            await hold.gate.wait()
+        except asyncio.CancelledError:  # the server cancelled the handler: the client is gone
+            self.abandoned += 1
+            raise
+        finally:
+            hold.parked.remove(request)
+        if not _connected(request):
+            self.abandoned += 1
+            return False
+        return True
 
     def block_chat(self, chat_id: int) -> None:
         """The user blocked the bot: everything sent to the chat answers 403."""
@@ -790,6 +857,8 @@ class TelegramStandIn:
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = self._canon(request.match_info["method"])
+        if not await self._through_hold(method, request):
+            return web.Response(status=499)  # nobody reads it: the client has gone
         try:
             params, files = await self._parse(request)
         except (ValueError, aiohttp.ClientError) as exc:
