@@ -113,6 +113,9 @@ def _describe(exc: BaseException, payload: dict[str, Any]) -> str:
 
 
 SERVICE = "service"  # an admin's service announcement to a segment
+# Answers to what the customer did just now (they paid and watch for the credit): never held
+# by quiet hours, though not urgent (they go to one channel, not to every live one).
+ANSWERS: frozenset[str] = frozenset({"payment.credited"})
 # Categories a customer cannot turn off: security notices (a sign-in they did not make must
 # reach them) and an admin's service announcement.
 UNSILENCEABLE: frozenset[str] = ALWAYS_SENT | {SERVICE}
@@ -279,7 +282,7 @@ def _plan_customer(
         if told:
             raise Skipped("already told in the conversation")
         raise PermanentDeliveryError(f"customer {recipient.customer_id} has no reachable channel")
-    if not notice.urgent:
+    if not notice.urgent and message.kind not in ANSWERS:
         span = routing.quiet_span(prefs, settings.notify_quiet_hours)
         until = routing.quiet_until(now, span, settings.billing_timezone)
         if until is not None:

@@ -368,12 +368,19 @@ async def test_quiet_hours_hold_a_normal_notice_not_an_urgent_one(resources, ses
         "out:q",
         kind="outage.started",
     )
+    await enqueue_committed(
+        quiet,
+        {"customer_id": customer_id, "balance": 100, "days_left": 1},
+        "low:q",
+        kind="billing.low_balance",
+    )
     await deliver_once(quiet, registry)
-    assert [m.kind for m in tg.sent] == ["outage.started"]
+    # the outage (urgent) and the credit (the answer to their own payment) go at once
+    assert sorted(m.kind for m in tg.sent) == ["outage.started", "payment.credited"]
     by_key = {r.dedup_key: r for r in await rows(session)}
-    assert by_key["pay:q"].status == OutboxStatus.pending
-    assert by_key["pay:q"].attempts == 0
-    assert by_key["pay:q"].last_error == "quiet hours"
+    assert by_key["low:q"].status == OutboxStatus.pending
+    assert by_key["low:q"].attempts == 0
+    assert by_key["low:q"].last_error == "quiet hours"
     assert by_key["out:q"].status == OutboxStatus.done
 
 
@@ -385,10 +392,13 @@ async def test_a_customers_own_quiet_hours_off(resources, session, settings, tg)
     )
     customer_id, _ = await _customer(session, telegram=["42"], quiet_hours="")
     await enqueue_committed(
-        quiet, {"customer_id": customer_id, **CREDITED}, "pay:own", kind="payment.credited"
+        quiet,
+        {"customer_id": customer_id, "balance": 100, "days_left": 1},
+        "low:own",
+        kind="billing.low_balance",
     )
     await deliver_once(quiet, ChannelRegistry({"telegram": tg}))
-    assert [m.kind for m in tg.sent] == ["payment.credited"]
+    assert [m.kind for m in tg.sent] == ["billing.low_balance"]
 
 
 async def test_a_notice_told_in_the_chat_is_not_repeated(resources, session, tg, mail, registry):

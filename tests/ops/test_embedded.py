@@ -46,6 +46,8 @@ def _env(
         REDIS_URL="",
         LOG_JSON="false",
         LOG_LEVEL="INFO",
+        # no quiet hours: a notice must not wait for morning because CI runs at night
+        NOTIFY_QUIET_HOURS="",
     )
     if not public_url:
         del env["PUBLIC_URL"]
