@@ -3,6 +3,8 @@ or rolls back; nothing else calls commit()."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,6 +73,31 @@ async def unit_of_work(
         except BaseException:
             await session.rollback()
             raise
+
+
+# name -> this event loop's lock, for `serial_unit_of_work` on SQLite
+_serial_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def serial_unit_of_work(
+    sessionmaker: async_sessionmaker[AsyncSession], name: str
+) -> AsyncIterator[AsyncSession]:
+    """A unit of work that takes turns with the others of the same `name`, on SQLite (the
+    embedded default, one process): pysqlite runs a transaction's first SELECTs outside it, so
+    this process's writers of one kind hold a lock of the event loop until after the commit.
+    On PostgreSQL it is a plain unit of work; the caller takes the database's own locks inside
+    (row locks, an advisory lock) to order processes."""
+    bind = sessionmaker.kw.get("bind")
+    if bind is not None and bind.dialect.name == "postgresql":
+        async with unit_of_work(sessionmaker) as session:
+            yield session
+        return
+    locks = _serial_locks.setdefault(asyncio.get_running_loop(), {})
+    async with locks.setdefault(name, asyncio.Lock()), unit_of_work(sessionmaker) as session:
+        yield session
 
 
 @asynccontextmanager

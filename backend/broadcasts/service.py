@@ -10,8 +10,6 @@ then stops its rows too, and two processes never fan out the same broadcast at o
 
 from __future__ import annotations
 
-import asyncio
-import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ from backend.audit.service import SYSTEM, Actor
 from backend.broadcasts import repository
 from backend.broadcasts.errors import BroadcastAlreadySent, BroadcastNotFound, InvalidBroadcast
 from backend.broadcasts.schemas import BroadcastIn, Contracts, Progress, Segment, TariffSegment
-from backend.db import unit_of_work
+from backend.db import serial_unit_of_work
 from backend.models import Broadcast, BroadcastStatus
 
 # Recipients per fan-out transaction: big enough that 100k take a few dozen statements, small
@@ -40,37 +38,16 @@ UNKNOWN_CONTRACTS_SHOWN = 100
 
 # --- one writer at a time ----------------------------------------------------------------------
 
-_local_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _local_lock() -> asyncio.Lock:
-    loop = asyncio.get_running_loop()
-    lock = _local_locks.get(loop)
-    if lock is None:
-        lock = _local_locks[loop] = asyncio.Lock()
-    return lock
-
 
 @asynccontextmanager
 async def changing_broadcasts(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     """A unit of work that fans out, cancels or finishes broadcasts. PostgreSQL: the row locks
-    taken inside (`FOR UPDATE`, `SKIP LOCKED` for the fan-out) order them across processes.
-    SQLite (the embedded default, one process) has no row locks and runs a transaction's
-    first SELECTs outside it, so this process's writers take turns until the commit."""
-    bind = sessionmaker.kw.get("bind")
-    local = bind is not None and bind.dialect.name != "postgresql"
-    if local:
-        await _local_lock().acquire()
-    try:
-        async with unit_of_work(sessionmaker) as session:
-            yield session
-    finally:
-        if local:
-            _local_lock().release()
+    taken inside (`FOR UPDATE`, `SKIP LOCKED` for the fan-out) order them across processes;
+    SQLite: this process's broadcast writers take turns (`serial_unit_of_work`)."""
+    async with serial_unit_of_work(sessionmaker, "broadcasts") as session:
+        yield session
 
 
 # --- who ---------------------------------------------------------------------------------------

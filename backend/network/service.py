@@ -11,9 +11,7 @@ outages runs under one lock (`changing_outages`), so these checks hold until the
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import weakref
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +24,7 @@ from backend import outbox
 from backend.audit import service as audit
 from backend.audit.service import SYSTEM, Actor
 from backend.clock import utcnow
-from backend.db import unit_of_work
+from backend.db import serial_unit_of_work
 from backend.errors import NotFound, ValidationFailed
 from backend.models import Customer, Outage, OutageStatus
 from backend.network import repository
@@ -64,38 +62,16 @@ async def subscribe_to_fix(
     await repository.subscribe(session, outage_id, customer_id, conversation_id, utcnow())
 
 
-_local_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _local_lock() -> asyncio.Lock:
-    loop = asyncio.get_running_loop()
-    lock = _local_locks.get(loop)
-    if lock is None:
-        lock = _local_locks[loop] = asyncio.Lock()
-    return lock
-
-
 @asynccontextmanager
 async def changing_outages(
     sessionmaker: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[AsyncSession]:
     """A unit of work that opens, reopens or resolves outages, one at a time until its commit.
     PostgreSQL: an advisory transaction lock, across processes. SQLite (the embedded default,
-    one process): a lock of this process's event loop, held until after the commit, because
-    pysqlite runs the SELECTs before the first write outside any transaction."""
-    bind = sessionmaker.kw.get("bind")
-    local = bind is not None and bind.dialect.name != "postgresql"
-    if local:
-        await _local_lock().acquire()
-    try:
-        async with unit_of_work(sessionmaker) as session:
-            await repository.lock_outages(session)
-            yield session
-    finally:
-        if local:
-            _local_lock().release()
+    one process): this process's outage writers take turns (`serial_unit_of_work`)."""
+    async with serial_unit_of_work(sessionmaker, "outages") as session:
+        await repository.lock_outages(session)
+        yield session
 
 
 async def _audit(
